@@ -1,0 +1,113 @@
+"""Checks an answer against the sentences it cites, and builds the quoted fallback.
+
+The default generator is a 135M model that often answers wrongly or copies text from
+elsewhere, so its answer is trusted only when every number and nearly every content word
+in it can be found in the evidence it cites.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from embeddings.index import STOPWORDS
+from rag.text import content_terms, numbers, stem, tokens
+
+CITATION = re.compile(r"\s*\[(\d+(?:\s*,\s*\d+)*)\]")
+MODEL_REFUSAL = re.compile(
+    r"not (mentioned |found |stated |contained )?in the (articles?|context|sentences|text)"
+    r"|\bi (do not|don't|cannot|can't) (know|answer|find)|\bno information\b|\bnot provided\b"
+    r"|\bdoes not (say|mention|state)\b|\bunknown\b",
+    re.IGNORECASE,
+)
+MIN_WORD_SUPPORT = 0.8
+FILLER = re.compile(
+    r"^(the )?(short )?answer( to (this|the) question)? is:?\s*|^according to the \w+,?\s*",
+    re.IGNORECASE,
+)
+
+
+def parse_citations(answer: str, n_passages: int) -> tuple[str, list[int]]:
+    """Splits `[n]` markers from the text; numbers outside 1..n_passages are dropped."""
+    cited: list[int] = []
+    for match in CITATION.finditer(answer):
+        for part in match.group(1).split(","):
+            n = int(part)
+            if 1 <= n <= n_passages and n not in cited:
+                cited.append(n)
+    text = FILLER.sub("", CITATION.sub("", answer).strip()).strip()
+    return (text[:1].upper() + text[1:]).rstrip(" ,;:."), cited
+
+
+def is_model_refusal(answer: str) -> bool:
+    return bool(MODEL_REFUSAL.search(answer))
+
+
+def is_supported(answer: str, evidence: Sequence[str]) -> bool:
+    """True when the answer's numbers, names and content words appear in the evidence."""
+    text, _ = parse_citations(answer, 0)
+    terms = content_terms(text)
+    if not terms or not evidence:
+        return False
+    joined = " ".join(evidence)
+    if not numbers(text) <= numbers(joined):
+        return False
+    evidence_terms = set(content_terms(joined))
+    names = {
+        stem(t)
+        for i, t in enumerate(tokens(text))
+        if i > 0 and t[:1].isupper() and t.lower() not in STOPWORDS
+    }
+    if not names <= evidence_terms:
+        return False
+    words = [t for t in terms if not t[0].isdigit()]
+    if not words:
+        return True
+    found = sum(1 for t in words if t in evidence_terms)
+    return found / len(words) >= MIN_WORD_SUPPORT
+
+
+def supporting(answer: str, evidence: Sequence[str]) -> list[int]:
+    """1-based numbers of evidence sentences that share content with the answer, best first."""
+    terms = set(content_terms(parse_citations(answer, 0)[0]))
+    scored = []
+    for i, sentence in enumerate(evidence, start=1):
+        overlap = len(terms & set(content_terms(sentence)))
+        if overlap:
+            scored.append((overlap, -i))
+    return [-neg for _, neg in sorted(scored, reverse=True)]
+
+
+_HOW_MANY = re.compile(r"\bhow (many|much)\b\s+([\w’'-]+(?:\s+[\w’'-]+)?)", re.IGNORECASE)
+
+
+def answers_question(answer: str, question: str, evidence: Sequence[str]) -> bool:
+    """Supported by the evidence, adds something the question did not say, and, for a
+    "how many X" question, gives the number that the evidence attaches to X.
+
+    The last rule catches the small model's favourite error: a real number from the right
+    sentence that counts something else ("110" countries for "how many doses").
+    """
+    if not is_supported(answer, evidence):
+        return False
+    text = parse_citations(answer, 0)[0]
+    new_terms = set(content_terms(text)) - set(content_terms(question))
+    if not new_terms:
+        return False
+    match = _HOW_MANY.search(question)
+    if match and numbers(text):
+        counted = [stem(w) for w in tokens(match.group(2)) if w.lower() not in STOPWORDS]
+        return any(_counts(n, counted, evidence) for n in numbers(text))
+    return True
+
+
+def _counts(number: str, counted: list[str], evidence: Sequence[str]) -> bool:
+    """The number is followed, within five words, by one of the counted nouns."""
+    for sentence in evidence:
+        words = tokens(sentence)
+        for i, w in enumerate(words):
+            if w[0].isdigit() and w.replace(",", "") == number:
+                window = {stem(x) for x in words[i + 1 : i + 6]}
+                if not counted or window & set(counted):
+                    return True
+    return False

@@ -1,0 +1,65 @@
+"""The records `ask()` returns: what a caller, the CLI, the UI and the evaluator all read."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Citation:
+    """One numbered piece of evidence: a sentence of an article and the passage around it.
+
+    `n` is the number the answer text uses (`[n]`). `text`, `start` and `end` give the
+    supporting sentence and its character offsets in the article, so a reader can jump to
+    it; `passage` (starting at `passage_start` in the article) is the surrounding chunk,
+    for display with `text` highlighted inside it.
+    """
+
+    n: int
+    doc_id: str
+    title: str
+    date: str | None
+    text: str
+    start: int
+    end: int
+    score: float
+    passage: str = ""
+    passage_start: int = 0
+    source: str | None = None
+    url: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class Answer:
+    """A grounded answer.
+
+    `mode` says how the text was produced: "generated" (the model's answer, checked against
+    what it cites), "quoted" (the model's answer was unsupported, so the best sentence is
+    quoted instead), or "refused" (nothing retrieved was relevant enough). `context` holds
+    every numbered sentence the model was shown, so a refusal can still show what was
+    looked at; `citations` holds the ones the answer relies on. `timings` are milliseconds
+    per stage.
+    """
+
+    question: str
+    text: str
+    refused: bool
+    citations: list[Citation] = field(default_factory=list)
+    context: list[Citation] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+    mode: str = "generated"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "question": self.question,
+            "text": self.text,
+            "refused": self.refused,
+            "mode": self.mode,
+            "citations": [c.to_dict() for c in self.citations],
+            "context": [c.to_dict() for c in self.context],
+            "timings": {k: round(v, 2) for k, v in self.timings.items()},
+        }

@@ -1,0 +1,31 @@
+"""The support check that decides whether the model's answer is shown or replaced."""
+
+from rag.ground import answers_question, is_supported, parse_citations
+
+SENTENCE = (
+    "Blinken stressed that more than 330 million vaccine doses have been delivered to at "
+    "least 110 countries, and over 1.2 billion vaccines will be donated next year."
+)
+
+
+def test_parse_citations_drops_numbers_that_do_not_exist() -> None:
+    assert parse_citations("330 million [1][7], see [2, 9]", 2) == ("330 million, see", [1, 2])
+    assert parse_citations("The answer is: 110. [1]", 3) == ("110", [1])
+
+
+def test_supported_needs_numbers_names_and_words_from_the_evidence() -> None:
+    assert is_supported("More than 330 million vaccine doses", [SENTENCE])
+    assert not is_supported("More than 350 million vaccine doses", [SENTENCE])
+    assert not is_supported("Biden delivered 330 million doses", [SENTENCE])
+    assert not is_supported("Doses were shipped by aircraft carriers", [SENTENCE])
+    assert not is_supported("", [SENTENCE])
+    assert not is_supported("330 million", [])
+
+
+def test_a_real_number_that_counts_something_else_is_rejected() -> None:
+    q = "How many vaccine doses has the US delivered abroad?"
+    assert answers_question("330 million", q, [SENTENCE])
+    assert not answers_question("110", q, [SENTENCE])
+    assert answers_question("110", "To how many countries were doses delivered?", [SENTENCE])
+    # repeating the question is not an answer
+    assert not answers_question("vaccine doses delivered", q, [SENTENCE])

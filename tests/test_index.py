@@ -1,0 +1,152 @@
+"""The index on disk: ids, idempotent re-ingest, replacement, deletion, atomicity, damage."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from embeddings.errors import IndexUnavailableError
+from embeddings.index import Index
+from embeddings.types import Document
+
+
+def doc(doc_id: str, text: str, **kw: str) -> Document:
+    return Document(doc_id=doc_id, title=kw.pop("title", doc_id), text=text, **kw)
+
+
+ARTICLE = (
+    "The city council approved a new bridge over the river on Monday. "
+    "Construction will cost 45 million dollars and take three years. "
+    "The mayor said the bridge would cut commuting times in half."
+)
+
+
+def chunk_ids(index: Index, doc_id: str) -> list[int]:
+    return [r[0] for r in index.db.execute("SELECT id FROM chunks WHERE doc_id=?", (doc_id,))]
+
+
+def test_reingest_unchanged_changes_nothing(fresh_index_dir: Path, make_pipeline) -> None:
+    pipeline = make_pipeline(fresh_index_dir)
+    before = (fresh_index_dir / "manifest.json").read_text()
+    report = pipeline.ingest([Path(__file__).parent.parent / "seeds"])
+    assert report.added == [] and report.updated == [] and len(report.unchanged) == 1
+    assert (fresh_index_dir / "manifest.json").read_text() == before
+
+
+def test_changed_article_replaces_its_chunks(tmp_path: Path, make_pipeline) -> None:
+    pipeline = make_pipeline(tmp_path / "idx")
+    pipeline.ingest(documents=[doc("bridge", ARTICLE)])
+    old = chunk_ids(pipeline.index, "bridge")
+    report = pipeline.ingest(documents=[doc("bridge", ARTICLE.replace("45", "60"))])
+    assert report.updated == ["bridge"]
+    new = chunk_ids(pipeline.index, "bridge")
+    assert set(old).isdisjoint(new)
+    assert pipeline.stats().chunks == len(new)
+    hits = pipeline.retrieve("How much will the bridge cost?", k=1)
+    assert "60 million" in hits[0].chunk.text
+
+
+def test_ids_are_never_reused_after_delete(tmp_path: Path, make_pipeline) -> None:
+    pipeline = make_pipeline(tmp_path / "idx")
+    pipeline.ingest(documents=[doc("a", ARTICLE), doc("b", "A second story about rain.")])
+    seen = set(chunk_ids(pipeline.index, "a")) | set(chunk_ids(pipeline.index, "b"))
+    assert pipeline.delete("b") is True
+    assert pipeline.delete("b") is False
+    # a new process sees the same counter
+    reopened = make_pipeline(tmp_path / "idx")
+    reopened.ingest(documents=[doc("c", "A third story about snow in the hills.")])
+    assert set(chunk_ids(reopened.index, "c")).isdisjoint(seen)
+    assert reopened.document("b") is None and reopened.stats().documents == 2
+
+
+def test_damaged_and_incompatible_indexes_are_refused(fresh_index_dir: Path, embedder) -> None:
+    manifest = json.loads((fresh_index_dir / "manifest.json").read_text())
+    gen = fresh_index_dir / manifest["generation_dir"]
+
+    (gen / "vectors.faiss").write_bytes(b"not a faiss index")
+    with pytest.raises(IndexUnavailableError, match=r"damaged.*rag ingest"):
+        Index(fresh_index_dir, embedder)
+
+    (fresh_index_dir / "manifest.json").write_text(json.dumps({**manifest, "version": 99}))
+    with pytest.raises(IndexUnavailableError, match=r"version 99.*rebuild"):
+        Index(fresh_index_dir, embedder)
+
+    (fresh_index_dir / "manifest.json").write_text("{truncated")
+    with pytest.raises(IndexUnavailableError, match="damaged"):
+        Index(fresh_index_dir, embedder)
+
+
+WRITER = textwrap.dedent(
+    """
+    import sys
+    from embeddings.embedder import Embedder
+    from embeddings.index import Index
+    from embeddings.types import Document
+    index = Index(sys.argv[1], Embedder())
+    print("ready", flush=True)
+    i = 0
+    while True:
+        i += 1
+        index.ingest([Document(f"d{i}", f"t{i}", f"Story number {i} about the harbour. " * 40)])
+    """
+)
+
+
+def test_kill_during_save_leaves_a_readable_index(tmp_path: Path, embedder) -> None:
+    """SIGKILL a writer at varied moments; every time the index opens and is consistent."""
+    path = tmp_path / "idx"
+    script = tmp_path / "writer.py"
+    script.write_text(WRITER)
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parent.parent)}
+    for delay in (0.05, 0.15, 0.3, 0.45, 0.6):
+        proc = subprocess.Popen(
+            [sys.executable, str(script), str(path)], stdout=subprocess.PIPE, env=env
+        )
+        assert proc.stdout is not None and proc.stdout.readline().strip() == b"ready"
+        time.sleep(delay)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        index = Index(path, embedder)  # raises if the swap was not atomic
+        stats = index.stats()
+        (n_chunks,) = index.db.execute("SELECT count(*) FROM chunks").fetchone()
+        assert stats.chunks == n_chunks == len(index)
+        gens = [p for p in path.iterdir() if p.name.startswith("gen-")]
+        assert len(gens) <= 2  # the current one, plus at most one left by the kill
+    assert index.stats().documents >= 1
+
+
+def test_filters_restrict_by_date_and_source(tmp_path: Path, make_pipeline) -> None:
+    pipeline = make_pipeline(tmp_path / "idx")
+    pipeline.ingest(
+        documents=[
+            doc(
+                "old",
+                "The festival drew 10,000 visitors to the park.",
+                date="2020-05-01",
+                source="Herald",
+            ),
+            doc(
+                "new",
+                "The festival drew 25,000 visitors to the park.",
+                date="2023-05-01",
+                source="Gazette",
+            ),
+        ]
+    )
+    q = "How many visitors did the festival draw?"
+    assert {h.doc_id for h in pipeline.retrieve(q, k=5, filters={"date_from": "2022-01-01"})} == {
+        "new"
+    }
+    assert {h.doc_id for h in pipeline.retrieve(q, k=5, filters={"sources": ["Herald"]})} == {"old"}
+    assert pipeline.retrieve(q, k=5, filters={"date_to": "2019-01-01"}) == []
+    # as_of favours the article from just before the date
+    assert pipeline.retrieve(q, k=2, as_of="2020-05-03")[0].doc_id == "old"
+    assert pipeline.retrieve(q, k=2, as_of="2023-05-03")[0].doc_id == "new"
