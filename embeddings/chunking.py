@@ -89,22 +89,27 @@ def chunk_document(
     count = count_tokens or estimate_tokens
     text = doc.text
 
+    counted: dict[tuple[int, int], bool] = {}
+
     def fits(start: int, end: int) -> bool:
-        return count(text[start:end]) <= max_tokens
+        # Memoised: real tokenizers cost ~0.1 ms a call and the overlap step re-asks.
+        if (start, end) not in counted:
+            counted[start, end] = count(text[start:end]) <= max_tokens
+        return counted[start, end]
 
-    units: list[tuple[int, int]] = []
-    for start, end in split_sentences(text):
-        if fits(start, end):
-            units.append((start, end))
-        else:
-            units.extend(_split_long(text, start, end, fits))
-
+    # Over-long sentences are cut lazily, when packing reaches them, to spare a count per sentence.
+    units = split_sentences(text)
+    if units:
+        _cut_if_too_long(text, units, 0, fits)
     chunks: list[Chunk] = []
     first = 0
     while first < len(units):
         last = first
-        while last + 1 < len(units) and fits(units[first][0], units[last + 1][1]):
-            last += 1
+        while last + 1 < len(units):
+            if fits(units[first][0], units[last + 1][1]):
+                last += 1
+            elif not _cut_if_too_long(text, units, last + 1, fits):
+                break
         start, end = units[first][0], units[last][1]
         chunks.append(Chunk(doc.doc_id, text[start:end], start, end, len(chunks)))
         if last + 1 >= len(units):
@@ -183,6 +188,20 @@ def _is_boundary(text: str, sentence_start: int, m: re.Match[str]) -> bool:
         return False  # an initial, as in "George W. Bush"
     if key in _MAYBE_FINAL or _DOTTED_RE.match(word):
         return next_word.lower() in _SENTENCE_OPENERS
+    return True
+
+
+def _cut_if_too_long(
+    text: str, units: list[tuple[int, int]], i: int, fits: Callable[[int, int], bool]
+) -> bool:
+    """Replace `units[i]` by word-aligned pieces if it alone exceeds the budget; True if cut."""
+    start, end = units[i]
+    if fits(start, end):
+        return False
+    pieces = _split_long(text, start, end, fits)
+    if len(pieces) == 1:
+        return False  # a single word: nothing to cut
+    units[i : i + 1] = pieces
     return True
 
 

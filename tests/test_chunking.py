@@ -27,7 +27,7 @@ def doc_of(text: str) -> Document:
 
 
 def random_text(rng: random.Random) -> str:
-    vocab = VOCAB.split(" ") + ["\n", "\n\n", "  ", "\n \n"]
+    vocab = [*VOCAB.split(" "), "\n", "\n\n", "  ", "\n \n"]
     return "".join(rng.choice(vocab) + rng.choice([" ", "", "  ", "\n"]) for _ in range(300))
 
 
@@ -39,7 +39,7 @@ VOCAB = (
 
 
 def check_spans(text: str, spans: list[tuple[int, int]]) -> None:
-    covered = set()
+    covered: set[int] = set()
     previous_end = 0
     for start, end in spans:
         assert previous_end <= start < end <= len(text)
@@ -58,7 +58,7 @@ def check_chunks(doc: Document, chunks: list[Chunk]) -> None:
         assert chunk.doc_id == doc.doc_id
     starts = [c.start for c in chunks]
     assert starts == sorted(set(starts))
-    covered = set()
+    covered: set[int] = set()
     for chunk in chunks:
         covered.update(range(chunk.start, chunk.end))
     assert all(i in covered for i, ch in enumerate(doc.text) if not ch.isspace())

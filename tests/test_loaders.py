@@ -334,4 +334,5 @@ def test_doc_id_is_stable_across_paths_and_loads(tmp_path: Path) -> None:
 
 
 def test_supported_suffixes() -> None:
-    assert SUPPORTED_SUFFIXES == {".txt", ".md", ".html", ".htm", ".json", ".jsonl"}
+    assert isinstance(SUPPORTED_SUFFIXES, frozenset)
+    assert sorted(SUPPORTED_SUFFIXES) == [".htm", ".html", ".json", ".jsonl", ".md", ".txt"]
