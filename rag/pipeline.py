@@ -19,6 +19,7 @@ from embeddings.errors import IngestError
 from embeddings.index import DateSourceFilter, Index, IndexStats, IngestReport
 from embeddings.loaders import Skipped, load_paths
 from embeddings.types import Document
+from rag.answerable import can_answer
 from rag.context import Sentence, select_sentences
 from rag.errors import InvalidQuestionError
 from rag.generate import Generator, load_generator
@@ -278,7 +279,11 @@ class Pipeline:
         context = [
             _citation(i, s) for i, s in enumerate(ranked[: self.settings.context_sentences], 1)
         ]
-        relevant = bool(ranked) and ranked[0].score >= self.settings.min_relevance
+        relevant = (
+            bool(ranked)
+            and ranked[0].score >= self.settings.min_relevance
+            and can_answer(ask_text, [s.text for s in ranked[:2]])
+        )
         t = run.lap("select", t)
 
         if answerer != "generative" and not relevant:

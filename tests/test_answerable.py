@@ -1,0 +1,26 @@
+"""The pre-generation check that refuses number/date questions the sentences can't answer."""
+
+from rag.answerable import can_answer, expected_type
+
+VACCINES = "More than 330 million vaccine doses have been delivered to at least 110 countries."
+TROOPS = "Tensions mounted on the frontier with Ukraine over the massive troop build up."
+
+
+def test_question_types() -> None:
+    assert expected_type("How many troops has Russia massed?") == "number"
+    assert expected_type("When do the Olympics open?") == "date"
+    assert expected_type("In which year was it founded?") == "date"
+    assert expected_type("Who is the Secretary of State?") is None
+
+
+def test_number_question_needs_a_new_number() -> None:
+    assert can_answer("How many doses were delivered?", [VACCINES])
+    assert not can_answer("How many troops has Russia massed?", [TROOPS])
+    # a number the question already states is not an answer
+    assert not can_answer("Were 110 countries reached, and how many?", ["110 countries got help."])
+
+
+def test_date_question_needs_a_date() -> None:
+    assert can_answer("When did Blinken speak?", ["Blinken spoke on Tuesday."])
+    assert not can_answer("When do the Beijing 2022 Olympics open?", ["The Beijing 2022 boycott."])
+    assert can_answer("Who is the Secretary of State?", [TROOPS])
