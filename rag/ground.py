@@ -111,3 +111,31 @@ def _counts(number: str, counted: list[str], evidence: Sequence[str]) -> bool:
                 if not counted or window & set(counted):
                     return True
     return False
+
+
+_QUANTITY = re.compile(
+    r"\b(?:(?:more than|over|about|around|nearly|almost|at least|some|up to|roughly)\s+)?"
+    r"\$?\d[\d,.]*(?:\s*(?:million|billion|trillion|thousand|hundred|percent|%))?",
+    re.IGNORECASE,
+)
+
+
+def extract_quantity(question: str, sentence: str) -> str | None:
+    """For "how many/much X": the quantity the sentence attaches to X, verbatim, if any.
+
+    Lets a quoted fallback lead with the figure ("More than 330 million") while the quote
+    that follows shows where it comes from.
+    """
+    match = _HOW_MANY.search(question)
+    if not match:
+        return None
+    counted = {stem(w) for w in tokens(match.group(2)) if w.lower() not in STOPWORDS}
+    asked = numbers(question)
+    for q in _QUANTITY.finditer(sentence):
+        if numbers(q.group(0)) & asked:
+            continue
+        following = {stem(w) for w in tokens(sentence[q.end() :])[:5]}
+        if not counted or following & counted:
+            phrase = q.group(0).strip().rstrip(".,")
+            return phrase[:1].upper() + phrase[1:]
+    return None

@@ -23,7 +23,13 @@ from rag.answerable import can_answer
 from rag.context import Sentence, select_sentences
 from rag.errors import InvalidQuestionError
 from rag.generate import Generator, load_generator
-from rag.ground import answers_question, is_model_refusal, parse_citations, supporting
+from rag.ground import (
+    answers_question,
+    extract_quantity,
+    is_model_refusal,
+    parse_citations,
+    supporting,
+)
 from rag.retrieve import RETRIEVERS, Retriever, parse_date
 from rag.text import strip_injection
 from rag.types import Answer, Citation
@@ -131,8 +137,12 @@ def build_messages(question: str, context: list[Citation]) -> list[dict[str, str
     return [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": user}]
 
 
-def quote(citation: Citation) -> str:
-    return f"The article says: “{citation.text}” [{citation.n}]"
+def quote(citation: Citation, question: str = "") -> str:
+    """The fallback answer: the sentence itself, marked as a quote, led by the figure it
+    gives when the question asks "how many/much" (copied verbatim from that sentence)."""
+    text = f"The article says: “{citation.text}” [{citation.n}]"
+    figure = extract_quantity(question, citation.text) if question else None
+    return f"{figure}. {text}" if figure else text
 
 
 @dataclass
@@ -290,7 +300,9 @@ class Pipeline:
             yield self._finish(run, REFUSAL, True, [], context, "refused")
             return
         if answerer == "extractive":
-            yield self._finish(run, quote(context[0]), False, context[:1], context, "quoted")
+            yield self._finish(
+                run, quote(context[0], ask_text), False, context[:1], context, "quoted"
+            )
             return
 
         draft = ""
@@ -330,7 +342,7 @@ class Pipeline:
             answer_text, mode = f"{text} {_markers(cited)}", "generated"
             citations = [context[n - 1] for n in cited]
         else:
-            answer_text, mode, citations = quote(context[0]), "quoted", context[:1]
+            answer_text, mode, citations = quote(context[0], ask_text), "quoted", context[:1]
         run.lap("check", t)
         yield self._finish(run, answer_text, False, citations, context, mode)
 

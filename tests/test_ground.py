@@ -29,3 +29,13 @@ def test_a_real_number_that_counts_something_else_is_rejected() -> None:
     assert answers_question("110", "To how many countries were doses delivered?", [SENTENCE])
     # repeating the question is not an answer
     assert not answers_question("vaccine doses delivered", q, [SENTENCE])
+
+
+def test_quantity_is_taken_verbatim_from_the_sentence() -> None:
+    from rag.ground import extract_quantity
+
+    q = "How many vaccine doses has the US delivered abroad?"
+    assert extract_quantity(q, SENTENCE) == "More than 330 million"
+    assert extract_quantity("How many countries got doses?", SENTENCE) == "At least 110"
+    assert extract_quantity("How many troops massed?", SENTENCE) is None
+    assert extract_quantity("Who is Blinken?", SENTENCE) is None
