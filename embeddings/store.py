@@ -60,7 +60,7 @@ class FaissStore:
 
     def remove(self, ids: Sequence[int]) -> None:
         if len(ids):
-            self.index.remove_ids(np.asarray(ids, dtype=np.int64))
+            self.index.remove_ids(np.asarray(ids, dtype=np.int64))  # type: ignore[arg-type]
 
     def search(
         self, query: np.ndarray, k: int, allowed: Sequence[int] | None = None
@@ -71,7 +71,8 @@ class FaissStore:
         if allowed is not None:
             if not len(allowed):
                 return []
-            params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(np.asarray(allowed, "int64")))
+            selector = faiss.IDSelectorBatch(np.asarray(allowed, "int64"))
+            params = faiss.SearchParameters(sel=selector)  # type: ignore[call-arg]
         q = np.ascontiguousarray(query.reshape(1, -1), dtype=np.float32)
         scores, ids = self.index.search(q, min(k, self.index.ntotal), params=params)
         return [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i != -1]

@@ -78,9 +78,9 @@ class LlamaCppGenerator:
             stream=True,
         )
         for chunk in chunks:
-            delta = chunk["choices"][0]["delta"].get("content")  # type: ignore[index]
+            delta = chunk["choices"][0]["delta"].get("content")  # type: ignore[index, union-attr]
             if delta:
-                yield delta
+                yield str(delta)
 
 
 class TransformersGenerator:
@@ -100,7 +100,7 @@ class TransformersGenerator:
         self.device = "cuda" if torch.cuda.is_available() else "cpu"
         try:
             self.tokenizer = AutoTokenizer.from_pretrained(folder, **kwargs)
-            self.model = AutoModelForCausalLM.from_pretrained(folder, **kwargs).to(self.device)
+            self.model = AutoModelForCausalLM.from_pretrained(folder, **kwargs).to(self.device)  # type: ignore[arg-type]
         except Exception as exc:
             raise GeneratorError(f"cannot load {path}: {exc}") from None
         self.name = path.name
@@ -110,7 +110,7 @@ class TransformersGenerator:
 
         inputs = self.tokenizer.apply_chat_template(
             messages, add_generation_prompt=True, return_tensors="pt", return_dict=True
-        ).to(self.device)
+        ).to(self.device)  # type: ignore[union-attr]
         streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True)
         kwargs = dict(**inputs, max_new_tokens=max_tokens, do_sample=False, streamer=streamer)
         thread = threading.Thread(target=self.model.generate, kwargs=kwargs, daemon=True)
@@ -141,8 +141,9 @@ class OpenAIGenerator:
                 stream=True,
             )
             for event in response:
-                if event.choices and event.choices[0].delta.content:
-                    yield event.choices[0].delta.content
+                choices = getattr(event, "choices", None)
+                if choices and choices[0].delta.content:
+                    yield choices[0].delta.content
         except Exception as exc:  # connection refused, 4xx/5xx, timeouts
             raise GeneratorError(f"generation server {self.name} failed: {exc}") from None
 

@@ -198,11 +198,11 @@ class Pipeline:
         progress: bool = False,
     ) -> IngestReport:
         """Loads files and folders (skipping unreadable ones with a warning) into the index."""
-        paths = [Path(p) for p in paths]
-        missing = [str(p) for p in paths if not p.exists()]
+        files = [Path(p) for p in paths]
+        missing = [str(p) for p in files if not p.exists()]
         if missing:
             raise IngestError(f"no such file or directory: {', '.join(missing)}")
-        loaded = load_paths(paths) if paths else None
+        loaded = load_paths(files) if files else None
         docs = list(documents) + (loaded.documents if loaded else [])
         skipped: list[Skipped] = loaded.skipped if loaded else []
         return self.index.ingest(docs, progress=progress, skipped=skipped)
