@@ -43,6 +43,7 @@ REFUSAL = "The indexed articles don't contain an answer to this question."
 # Relevance gate, calibrated on the seed evaluation set and squad2_dev500 (see README):
 # below it the best sentence is too far from the question to answer it.
 MIN_RELEVANCE = 0.45
+QUOTE_MARGIN = 0.1
 
 # Measured on SmolLM2-135M: a one-line instruction and a bare "Question:" get short copied
 # phrases; worked examples in the prompt get copied back verbatim instead.
@@ -137,11 +138,23 @@ def build_messages(question: str, context: list[Citation]) -> list[dict[str, str
     return [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": user}]
 
 
-def quote(citation: Citation, question: str = "") -> str:
-    """The fallback answer: the sentence itself, marked as a quote, led by the figure it
-    gives when the question asks "how many/much" (copied verbatim from that sentence)."""
-    text = f"The article says: “{citation.text}” [{citation.n}]"
-    figure = extract_quantity(question, citation.text) if question else None
+def quoted_evidence(context: list[Citation]) -> list[Citation]:
+    """The best sentence, plus the runner-up when it scores within QUOTE_MARGIN: on the seed
+    set that took "the gold answer is in the quote" from 0.62 to 0.73 (0.79 to 0.89 on
+    squad2_dev500) while a third of answers grew to two sentences."""
+    if len(context) > 1 and context[1].score >= context[0].score - QUOTE_MARGIN:
+        return context[:2]
+    return context[:1]
+
+
+def quote(citations: list[Citation], question: str = "") -> str:
+    """The fallback answer: the sentences themselves, marked as a quote, led by the figure
+    they give when the question asks "how many/much" (copied verbatim from a sentence)."""
+    quotes = " ".join(f"“{c.text}” [{c.n}]" for c in citations)
+    text = f"The article{'s say' if len(citations) > 1 else ' says'}: {quotes}"
+    figure = next(
+        (f for c in citations if question and (f := extract_quantity(question, c.text))), None
+    )
     return f"{figure}. {text}" if figure else text
 
 
@@ -300,9 +313,8 @@ class Pipeline:
             yield self._finish(run, REFUSAL, True, [], context, "refused")
             return
         if answerer == "extractive":
-            yield self._finish(
-                run, quote(context[0], ask_text), False, context[:1], context, "quoted"
-            )
+            cited_ctx = quoted_evidence(context)
+            yield self._finish(run, quote(cited_ctx, ask_text), False, cited_ctx, context, "quoted")
             return
 
         draft = ""
@@ -342,7 +354,8 @@ class Pipeline:
             answer_text, mode = f"{text} {_markers(cited)}", "generated"
             citations = [context[n - 1] for n in cited]
         else:
-            answer_text, mode, citations = quote(context[0], ask_text), "quoted", context[:1]
+            citations = quoted_evidence(context)
+            answer_text, mode = quote(citations, ask_text), "quoted"
         run.lap("check", t)
         yield self._finish(run, answer_text, False, citations, context, mode)
 

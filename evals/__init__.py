@@ -1,0 +1,1 @@
+"""Evaluation suite: gold questions, metrics and the `rag eval` command."""
