@@ -97,7 +97,9 @@ def run(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     try:
         index_dir = cached_index(dataset, args.cache, progress=True)
-        pipeline = open_pipeline(index_dir)
+        pipeline = open_pipeline(
+            index_dir, **{k: getattr(args, k, None) for k in ("generator", "model", "base_url")}
+        )
         runs = evaluate(pipeline, dataset, configs, k=args.k, limit=args.limit, progress=True)
     except (RagError, DatasetError, OSError) as exc:
         print(f"rag eval: error: {exc}", file=sys.stderr)

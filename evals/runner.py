@@ -267,10 +267,12 @@ def cached_index(
     return target
 
 
-def open_pipeline(index_dir: Path) -> Pipeline:
-    from rag import Pipeline
+def open_pipeline(index_dir: Path, **settings: Any) -> Pipeline:
+    """A pipeline over `index_dir`; `settings` override the RAG_* environment (None = keep),
+    e.g. the `--generator`/`--model`/`--base-url` flags `rag` adds to every subcommand."""
+    from rag import Pipeline, Settings
 
-    return Pipeline(index_dir)
+    return Pipeline(index_dir, settings=Settings.from_env(**settings))
 
 
 # ---- running -----------------------------------------------------------------------------
