@@ -25,6 +25,8 @@ from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from embeddings.index import IngestReport
+from embeddings.loaders import Skipped
 from rag.errors import RagError
 from rag.followup import rewrite_question
 
@@ -671,22 +673,8 @@ def _ingest(pipeline: Any, paths: list[Path]) -> list[Any]:
         try:
             reports.append(pipeline.ingest([p]))
         except RagError as e:
-            reports.append(_Report(skipped=[_Skip(str(p), str(e))]))
+            reports.append(IngestReport(skipped=[Skipped(str(p), str(e))]))
     return reports
-
-
-@dataclass
-class _Skip:
-    path: str
-    reason: str
-
-
-@dataclass
-class _Report:
-    added: list[str] = field(default_factory=list)
-    updated: list[str] = field(default_factory=list)
-    unchanged: list[str] = field(default_factory=list)
-    skipped: list[_Skip] = field(default_factory=list)
 
 
 def _remove_upload(path: Path, upload_dir: Path) -> None:
