@@ -56,7 +56,7 @@ def is_supported(answer: str, evidence: Sequence[str]) -> bool:
     names = {
         stem(t)
         for i, t in enumerate(tokens(text))
-        if i > 0 and t[:1].isupper() and t.lower() not in STOPWORDS
+        if i > 0 and len(t) > 1 and t[:1].isupper() and t.lower() not in STOPWORDS
     }
     if not names <= evidence_terms:
         return False
@@ -92,13 +92,29 @@ def answers_question(answer: str, question: str, evidence: Sequence[str]) -> boo
         return False
     text = parse_citations(answer, 0)[0]
     new_terms = set(content_terms(text)) - set(content_terms(question))
-    if not new_terms:
+    if not new_terms or is_sentence_copy(text, evidence):
         return False
     match = _HOW_MANY.search(question)
     if match and numbers(text):
         counted = [stem(w) for w in tokens(match.group(2)) if w.lower() not in STOPWORDS]
         return any(_counts(n, counted, evidence) for n in numbers(text))
     return True
+
+
+COPY_MIN_WORDS = 12
+
+
+def is_sentence_copy(text: str, evidence: Sequence[str]) -> bool:
+    """A long answer that is mostly one evidence sentence repeated: the model quoted instead
+    of answering, and often quoted a sentence that does not answer (RealTime QA, seed)."""
+    terms = content_terms(text)
+    if len(tokens(text)) < COPY_MIN_WORDS:
+        return False
+    for sentence in evidence:
+        present = set(content_terms(sentence))
+        if sum(t in present for t in terms) >= 0.8 * len(terms):
+            return True
+    return False
 
 
 def _counts(number: str, counted: list[str], evidence: Sequence[str]) -> bool:
@@ -113,15 +129,25 @@ def _counts(number: str, counted: list[str], evidence: Sequence[str]) -> bool:
     return False
 
 
+_NUMBER_WORD = (
+    r"(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|fifteen|twenty|thirty"
+    r"|forty|fifty|sixty|seventy|eighty|ninety|hundreds?|thousands?|millions?|billions?|dozens?"
+    r"|half|several|a (?:dozen|hundred|thousand|million|billion))"
+)
 _QUANTITY = re.compile(
     r"\b(?:(?:more than|over|about|around|nearly|almost|at least|some|up to|roughly)\s+)?"
-    r"\$?\d[\d,.]*(?:\s*(?:million|billion|trillion|thousand|hundred|percent|%))?",
+    rf"(?:\$?\d[\d,.]*|{_NUMBER_WORD}\b)"
+    r"(?:\s*(?:million|billion|trillion|thousand|hundred|percent|%))?",
     re.IGNORECASE,
 )
 
 
+_YEAR = re.compile(r"1[5-9]\d\d|20\d\d")
+
+
 def extract_quantity(question: str, sentence: str) -> str | None:
-    """For "how many/much X": the quantity the sentence attaches to X, verbatim, if any.
+    """For "how many/much X": the quantity the sentence attaches to X (X within five words
+    after it or three before: "killed about half"), verbatim, if any.
 
     Lets a quoted fallback lead with the figure ("More than 330 million") while the quote
     that follows shows where it comes from.
@@ -132,10 +158,10 @@ def extract_quantity(question: str, sentence: str) -> str | None:
     counted = {stem(w) for w in tokens(match.group(2)) if w.lower() not in STOPWORDS}
     asked = numbers(question)
     for q in _QUANTITY.finditer(sentence):
-        if numbers(q.group(0)) & asked:
+        if numbers(q.group(0)) & asked or _YEAR.fullmatch(q.group(0).strip().rstrip(".,")):
             continue
-        following = {stem(w) for w in tokens(sentence[q.end() :])[:5]}
-        if not counted or following & counted:
+        near = tokens(sentence[: q.start()])[-3:] + tokens(sentence[q.end() :])[:5]
+        if not counted or {stem(w) for w in near} & counted:
             phrase = q.group(0).strip().rstrip(".,")
             return phrase[:1].upper() + phrase[1:]
     return None

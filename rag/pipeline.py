@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 import threading
 import time
 from collections.abc import Iterable, Iterator
@@ -14,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from embeddings.chunking import split_sentences
 from embeddings.embedder import Embedder
 from embeddings.errors import IngestError
 from embeddings.index import DateSourceFilter, Index, IndexStats, IngestReport
@@ -147,10 +149,23 @@ def quoted_evidence(context: list[Citation]) -> list[Citation]:
     return context[:1]
 
 
+_PRONOUN_START = re.compile(r"^(He|She|They|It|His|Her|Their|This|These)\b")
+
+
+def with_antecedent(c: Citation) -> str:
+    """The sentence, led by the one before it when it opens with a pronoun: a quote that
+    says "He highlighted ..." must also say who he is (seed: "Who said ...?")."""
+    if not _PRONOUN_START.match(c.text) or not c.passage:
+        return c.text
+    offset = c.start - c.passage_start
+    before = [c.passage[s:e] for s, e in split_sentences(c.passage) if e <= offset]
+    return f"{before[-1]} {c.text}" if before else c.text
+
+
 def quote(citations: list[Citation], question: str = "") -> str:
     """The fallback answer: the sentences themselves, marked as a quote, led by the figure
     they give when the question asks "how many/much" (copied verbatim from a sentence)."""
-    quotes = " ".join(f"“{c.text}” [{c.n}]" for c in citations)
+    quotes = " ".join(f"“{with_antecedent(c)}” [{c.n}]" for c in citations)
     text = f"The article{'s say' if len(citations) > 1 else ' says'}: {quotes}"
     figure = next(
         (f for c in citations if question and (f := extract_quantity(question, c.text))), None
@@ -304,7 +319,7 @@ class Pipeline:
         ]
         relevant = (
             bool(ranked)
-            and ranked[0].score >= self.settings.min_relevance
+            and max(s.relevance for s in ranked) >= self.settings.min_relevance
             and can_answer(ask_text, [s.text for s in ranked[:2]])
         )
         t = run.lap("select", t)

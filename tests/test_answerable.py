@@ -24,3 +24,14 @@ def test_date_question_needs_a_date() -> None:
     assert can_answer("When did Blinken speak?", ["Blinken spoke on Tuesday."])
     assert not can_answer("When do the Beijing 2022 Olympics open?", ["The Beijing 2022 boycott."])
     assert can_answer("Who is the Secretary of State?", [TROOPS])
+
+
+def test_day_of_week_question_is_a_date_question() -> None:
+    assert expected_type("On which day of the week did Blinken speak?") == "date"
+
+
+def test_money_question_needs_a_sum_of_money() -> None:
+    q = "How much money has the US contributed to COVAX?"
+    assert not can_answer(q, [VACCINES])  # a number, but not money
+    assert can_answer(q, ["The US gave $4 billion to COVAX."])
+    assert can_answer("How much will the plan cost?", ["It will cost 40 billion dollars."])

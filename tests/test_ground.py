@@ -39,3 +39,25 @@ def test_quantity_is_taken_verbatim_from_the_sentence() -> None:
     assert extract_quantity("How many countries got doses?", SENTENCE) == "At least 110"
     assert extract_quantity("How many troops massed?", SENTENCE) is None
     assert extract_quantity("Who is Blinken?", SENTENCE) is None
+
+
+def test_quantity_can_be_a_number_word_or_precede_the_verb() -> None:
+    from rag.ground import extract_quantity
+
+    two = "We elevated the QUAD with two leader-level summits."
+    assert extract_quantity("How many leader-level summits were held?", two) == "Two"
+    plague = "In 1656, the plague killed about half of Naples' 300,000 inhabitants."
+    assert extract_quantity("How many were killed by plague in Naples?", plague) == "About half"
+
+
+def test_names_with_digits_are_supported_by_the_same_names() -> None:
+    allies = "We re-engaged NATO, the G7, the G20 and ASEAN."
+    assert is_supported(allies, [allies])
+    assert not is_supported("We re-engaged the G8", [allies])
+
+
+def test_a_long_copy_of_one_sentence_is_not_an_answer() -> None:
+    # the small model's habit: repeat a whole sentence instead of answering
+    q = "Who said that the US has been a leading funder of COVAX?"
+    assert not answers_question(SENTENCE, q, [SENTENCE])
+    assert answers_question("Blinken", q, [SENTENCE])
