@@ -297,6 +297,7 @@ class Index:
         self.embedder = embedder
         self._lock = threading.RLock()
         self._manifest: dict[str, Any] = {}
+        self._manifest_seen: tuple[int, int, int] | None = None  # stat of the last read
         self._db: sqlite3.Connection | None = None
         self._store: FaissStore | None = None
         self._load()
@@ -363,9 +364,17 @@ class Index:
     def refresh(self) -> None:
         """Pick up a generation written by another process (e.g. `rag ingest` beside the UI)."""
         with self._lock:
+            try:  # os.replace gives every commit a new inode: a stat tells whether to read
+                st = os.stat(self.path / MANIFEST)
+                seen = (st.st_ino, st.st_mtime_ns, st.st_size)
+            except OSError:
+                seen = None
+            if seen is not None and seen == self._manifest_seen:
+                return
             manifest = self._read_manifest()
             if manifest and manifest.get("generation") != self._manifest.get("generation"):
                 self._load()
+            self._manifest_seen = seen
 
     @staticmethod
     def _new_db(target: str) -> sqlite3.Connection:

@@ -105,14 +105,15 @@ COPY_MIN_WORDS = 12
 
 
 def is_sentence_copy(text: str, evidence: Sequence[str]) -> bool:
-    """A long answer that is mostly one evidence sentence repeated: the model quoted instead
-    of answering, and often quoted a sentence that does not answer (RealTime QA, seed)."""
-    terms = content_terms(text)
+    """A long answer made of one evidence sentence, and of most of it: the model quoted
+    instead of answering, often a sentence that does not answer (RealTime QA, seed)."""
+    terms = set(content_terms(text))
     if len(tokens(text)) < COPY_MIN_WORDS:
         return False
     for sentence in evidence:
         present = set(content_terms(sentence))
-        if sum(t in present for t in terms) >= 0.8 * len(terms):
+        shared = len(terms & present)
+        if shared >= 0.8 * len(terms) and shared >= 0.5 * len(present):
             return True
     return False
 

@@ -150,3 +150,15 @@ def test_filters_restrict_by_date_and_source(tmp_path: Path, make_pipeline) -> N
     # as_of favours the article from just before the date
     assert pipeline.retrieve(q, k=2, as_of="2020-05-03")[0].doc_id == "old"
     assert pipeline.retrieve(q, k=2, as_of="2023-05-03")[0].doc_id == "new"
+
+
+def test_a_reader_picks_up_what_another_writer_committed(tmp_path: Path, embedder) -> None:
+    reader = Index(tmp_path / "ix", embedder)
+    reader.refresh()  # nothing on disk yet
+    assert len(reader) == 0
+    Index(tmp_path / "ix", embedder).ingest([doc("bridge", ARTICLE)])
+    reader.refresh()
+    assert reader.document("bridge") is not None and len(reader) > 0
+    Index(tmp_path / "ix", embedder).delete("bridge")
+    reader.refresh()
+    assert reader.document("bridge") is None
