@@ -3,26 +3,14 @@
 from __future__ import annotations
 
 import re
+from functools import lru_cache
+
+import snowballstemmer
 
 from embeddings.index import STOPWORDS
 
 _TOKEN = re.compile(r"\d+(?:[.,]\d+)*|[^\W\d_]+(?:['’][^\W\d_]+)*", re.UNICODE)
-_SUFFIXES = (
-    "ations",
-    "ation",
-    "ments",
-    "ment",
-    "ings",
-    "ing",
-    "ies",
-    "ied",
-    "ers",
-    "er",
-    "ed",
-    "es",
-    "ly",
-    "s",
-)
+_STEMMER = snowballstemmer.stemmer("english")  # Porter2, as SQLite FTS5 uses Porter
 
 INJECTION = re.compile(
     r"\b(ignore|disregard|forget|override)\b[^.?!]{0,60}\b(instructions?|prompts?|rules|"
@@ -42,15 +30,14 @@ def normalize_number(token: str) -> str:
     return token.replace(",", "")
 
 
+@lru_cache(maxsize=65536)
 def stem(word: str) -> str:
-    """A deliberately light suffix stripper: enough to match 'donated'/'donates'/'donation'."""
+    """Snowball English stem of the lower-cased word, possessive 's removed: "challenging"
+    and "challenge", "engaged" and "engagement" meet (the hand-written suffix list missed both)."""
     w = word.lower().replace("’", "'")
     if w.endswith("'s"):
         w = w[:-2]
-    for suffix in _SUFFIXES:
-        if len(w) - len(suffix) >= 4 and w.endswith(suffix):
-            return w[: -len(suffix)]
-    return w
+    return _STEMMER.stemWord(w)
 
 
 def content_terms(text: str) -> list[str]:

