@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import threading
 from functools import lru_cache
 
 import snowballstemmer
@@ -10,7 +11,8 @@ import snowballstemmer
 from embeddings.index import STOPWORDS
 
 _TOKEN = re.compile(r"\d+(?:[.,]\d+)*|[^\W\d_]+(?:['’][^\W\d_]+)*", re.UNICODE)
-_STEMMER = snowballstemmer.stemmer("english")  # Porter2, as SQLite FTS5 uses Porter
+_STEMMER = snowballstemmer.stemmer("english")  # Porter2; FTS5 in the index uses Porter
+_STEMMER_LOCK = threading.Lock()  # a Snowball stemmer keeps its working string on itself
 
 INJECTION = re.compile(
     r"\b(ignore|disregard|forget|override)\b[^.?!]{0,60}\b(instructions?|prompts?|rules|"
@@ -37,7 +39,8 @@ def stem(word: str) -> str:
     w = word.lower().replace("’", "'")
     if w.endswith("'s"):
         w = w[:-2]
-    return _STEMMER.stemWord(w)
+    with _STEMMER_LOCK:
+        return _STEMMER.stemWord(w)
 
 
 def content_terms(text: str) -> list[str]:
