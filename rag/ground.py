@@ -8,7 +8,7 @@ in it can be found in the evidence it cites.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 from embeddings.index import STOPWORDS
 from rag.text import content_terms, numbers, stem, tokens
@@ -94,10 +94,9 @@ def answers_question(answer: str, question: str, evidence: Sequence[str]) -> boo
     new_terms = set(content_terms(text)) - set(content_terms(question))
     if not new_terms or is_sentence_copy(text, evidence):
         return False
-    match = _HOW_MANY.search(question)
-    if match and numbers(text):
-        counted = [stem(w) for w in tokens(match.group(2)) if w.lower() not in STOPWORDS]
-        return any(_counts(n, counted, evidence) for n in numbers(text))
+    if _HOW_MANY.search(question) and numbers(text):
+        attached = (q for s in evidence for q in attached_quantities(question, s))
+        return any(numbers(text) & numbers(q) for q in attached)
     return True
 
 
@@ -118,18 +117,6 @@ def is_sentence_copy(text: str, evidence: Sequence[str]) -> bool:
     return False
 
 
-def _counts(number: str, counted: list[str], evidence: Sequence[str]) -> bool:
-    """The number is followed, within five words, by one of the counted nouns."""
-    for sentence in evidence:
-        words = tokens(sentence)
-        for i, w in enumerate(words):
-            if w[0].isdigit() and w.replace(",", "") == number:
-                window = {stem(x) for x in words[i + 1 : i + 6]}
-                if not counted or window & set(counted):
-                    return True
-    return False
-
-
 _NUMBER_WORD = (
     r"(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|fifteen|twenty|thirty"
     r"|forty|fifty|sixty|seventy|eighty|ninety|hundreds?|thousands?|millions?|billions?|dozens?"
@@ -146,23 +133,26 @@ _QUANTITY = re.compile(
 _YEAR = re.compile(r"1[5-9]\d\d|20\d\d")
 
 
-def extract_quantity(question: str, sentence: str) -> str | None:
-    """For "how many/much X": the quantity the sentence attaches to X (X within five words
-    after it or three before: "killed about half"), verbatim, if any.
-
-    Lets a quoted fallback lead with the figure ("More than 330 million") while the quote
-    that follows shows where it comes from.
-    """
+def attached_quantities(question: str, sentence: str) -> Iterator[str]:
+    """For "how many/much X": the quantities in the sentence attached to X (X within five
+    words after or three before: "110 countries", "killed about half"), verbatim; numbers
+    the question already gives and bare years are skipped."""
     match = _HOW_MANY.search(question)
     if not match:
-        return None
+        return
     counted = {stem(w) for w in tokens(match.group(2)) if w.lower() not in STOPWORDS}
     asked = numbers(question)
     for q in _QUANTITY.finditer(sentence):
-        if numbers(q.group(0)) & asked or _YEAR.fullmatch(q.group(0).strip().rstrip(".,")):
+        phrase = q.group(0).strip().rstrip(".,")
+        if numbers(phrase) & asked or _YEAR.fullmatch(phrase):
             continue
         near = tokens(sentence[: q.start()])[-3:] + tokens(sentence[q.end() :])[:5]
         if not counted or {stem(w) for w in near} & counted:
-            phrase = q.group(0).strip().rstrip(".,")
-            return phrase[:1].upper() + phrase[1:]
-    return None
+            yield phrase
+
+
+def extract_quantity(question: str, sentence: str) -> str | None:
+    """The first attached quantity, capitalised: lets a quoted fallback lead with the figure
+    ("More than 330 million") while the quote that follows shows where it comes from."""
+    phrase = next(attached_quantities(question, sentence), None)
+    return phrase[:1].upper() + phrase[1:] if phrase else None
