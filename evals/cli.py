@@ -44,7 +44,7 @@ def configure_parser(p: argparse.ArgumentParser) -> None:
         "--answerer",
         action="append",
         metavar="NAME",
-        help=f"{', '.join(ANSWERERS)}; repeat or comma-separate to compare (default grounded)",
+        help=f"{', '.join(ANSWERERS)}; repeat or comma-separate to compare (default reader)",
     )
     p.add_argument(
         "--ablation",

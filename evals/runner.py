@@ -21,6 +21,8 @@ from typing import TYPE_CHECKING, Any
 
 from evals import metrics as m
 from evals.dataset import Dataset, Question, exact_fit
+from rag.answerers import AnswererName  # light: loads no model
+from rag.retrieve import RETRIEVERS
 
 if TYPE_CHECKING:
     from rag import Answer, Pipeline
@@ -40,8 +42,7 @@ __all__ = [
     "score_question",
 ]
 
-RETRIEVERS = ("bm25", "dense", "hybrid")
-ANSWERERS = ("extractive", "generative", "grounded")
+ANSWERERS = tuple(a.value for a in AnswererName)
 RETRIEVAL_K = 10  # distinct documents scored for recall@k
 # Chunks fetched to fill those 10 documents: one article often holds several top chunks, so
 # asking for 10 chunks would score recall@10 on only ~6 documents.
@@ -52,7 +53,7 @@ _QUOTED = re.compile(r"“(.+)”", re.DOTALL)
 @dataclass(frozen=True)
 class Config:
     retriever: str = "hybrid"
-    answerer: str = "grounded"
+    answerer: str = AnswererName.READER.value
 
     @property
     def label(self) -> str:

@@ -55,6 +55,8 @@ def cmd_ask(args: argparse.Namespace) -> int:
             if streamed:
                 print("\r\033[K", end="")  # replace the draft with the checked answer
             print(item.text)
+            if item.mode == "extracted" and item.evidence:
+                print(f"  {item.evidence}")
             for c in item.citations:
                 print(f"  [{c.n}] {c.title} ({c.date or 'undated'}) {c.doc_id}:{c.start}-{c.end}")
         elif sys.stdout.isatty():
@@ -106,7 +108,11 @@ def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
     p.add_argument("--as-of", help="date the question is asked, YYYY-MM-DD")
     p.add_argument("--retriever", default="hybrid", choices=["bm25", "dense", "hybrid"])
     p.add_argument(
-        "--answerer", default="grounded", choices=["extractive", "generative", "grounded"]
+        "--answerer",
+        default="reader",
+        choices=["reader", "grounded", "extractive", "generative"],
+        help="reader (default): a short span chosen among typed candidates; grounded: the "
+        "model's own checked words; extractive: always quote; generative: unchecked",
     )
     p.set_defaults(func=cmd_ask)
 

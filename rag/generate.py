@@ -12,7 +12,7 @@ import os
 import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from rag.errors import GeneratorError
 
@@ -25,6 +25,15 @@ class Generator(Protocol):
 
     def stream(self, messages: Messages, *, max_tokens: int, stop: list[str]) -> Iterator[str]:
         """Yields text deltas, greedily decoded."""
+        ...
+
+
+@runtime_checkable
+class CandidateScorer(Protocol):
+    """A generator that can also say how likely each given answer is as its reply."""
+
+    def score(self, messages: Messages, answers: list[str]) -> list[float]:
+        """Mean log-probability per token of each answer (and its end-of-turn) as the reply."""
         ...
 
 
@@ -67,6 +76,59 @@ class LlamaCppGenerator:
             )
         except Exception as exc:  # llama.cpp raises ValueError on a bad file
             raise GeneratorError(f"cannot load {self.model_path}: {exc}") from None
+        self._formatter: Any = None
+
+    def score(self, messages: Messages, answers: list[str]) -> list[float]:
+        """Reads the shared prompt once, then each answer in one batch over the prompt's cached
+        state: six candidates cost about one prompt read plus six short decodes."""
+        import numpy as np
+        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+        llm = self.llm
+        template = llm.metadata.get("tokenizer.chat_template")
+        if self._formatter is None and template:
+            self._formatter = Jinja2ChatFormatter(
+                template=template,
+                eos_token=llm._model.token_get_text(llm.token_eos()),
+                bos_token=llm._model.token_get_text(llm.token_bos()),
+            )
+        if self._formatter is not None:
+            prompt = self._formatter(messages=messages).prompt
+        else:  # a base model without a chat template
+            prompt = "\n\n".join(m["content"] for m in messages) + "\nAnswer: "
+        prefix = llm.tokenize(prompt.encode(), add_bos=False, special=True)
+        end = self._end_of_turn()
+        common = 0  # the model's cache may already hold part of this prompt (system prefix)
+        for a, b in zip(llm._input_ids.tolist(), prefix[:-1], strict=False):
+            if a != b:
+                break
+            common += 1
+        llm.n_tokens = common
+        llm.eval(prefix[common:-1])  # the last prompt token is decoded with each answer below
+        out = []
+        for text in answers:
+            full = llm.tokenize((prompt + text).encode(), add_bos=False, special=True)
+            tail = full[len(prefix) :] if full[: len(prefix)] == prefix else None
+            if not tail:
+                tail = llm.tokenize(text.encode(), add_bos=False, special=False)
+            batch = [prefix[-1], *tail, end]
+            n_past = len(prefix) - 1
+            llm._ctx.kv_cache_seq_rm(-1, n_past, -1)
+            llm._batch.set_batch(batch=batch, n_past=n_past, logits_all=True)
+            llm._ctx.decode(llm._batch)
+            logits = np.ctypeslib.as_array(
+                llm._ctx.get_logits(), shape=(len(batch), llm.n_vocab())
+            )[:-1].astype(np.float64)
+            top = logits.max(axis=1, keepdims=True)
+            logz = top[:, 0] + np.log(np.exp(logits - top).sum(axis=1))
+            targets = batch[1:]
+            out.append(float(np.mean(logits[np.arange(len(targets)), targets] - logz)))
+        llm.n_tokens = len(prefix) - 1
+        return out
+
+    def _end_of_turn(self) -> int:
+        tokens = self.llm.tokenize(b"<|im_end|>", add_bos=False, special=True)
+        return tokens[0] if len(tokens) == 1 else self.llm.token_eos()
 
     def stream(self, messages: Messages, *, max_tokens: int, stop: list[str]) -> Iterator[str]:
         chunks = self.llm.create_chat_completion(

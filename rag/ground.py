@@ -10,8 +10,10 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Sequence
 
+from embeddings.chunking import split_sentences
 from embeddings.index import STOPWORDS
 from rag.text import content_terms, numbers, stem, tokens
+from rag.types import Citation
 
 CITATION = re.compile(r"\s*\[(\d+(?:\s*,\s*\d+)*)\]")
 MODEL_REFUSAL = re.compile(
@@ -156,3 +158,45 @@ def extract_quantity(question: str, sentence: str) -> str | None:
     ("More than 330 million") while the quote that follows shows where it comes from."""
     phrase = next(attached_quantities(question, sentence), None)
     return phrase[:1].upper() + phrase[1:] if phrase else None
+
+
+# ---- the quoted fallback -----------------------------------------------------------------
+
+QUOTE_MARGIN = 0.1
+
+
+def quoted_evidence(context: list[Citation]) -> list[Citation]:
+    """The best sentence, plus the runner-up when it scores within QUOTE_MARGIN: on the seed
+    set that took "the gold answer is in the quote" from 0.62 to 0.73 (0.79 to 0.89 on
+    squad2_dev500) while a third of answers grew to two sentences."""
+    if len(context) > 1 and context[1].score >= context[0].score - QUOTE_MARGIN:
+        return context[:2]
+    return context[:1]
+
+
+_PRONOUN_START = re.compile(r"^(He|She|They|It|His|Her|Their|This|These)\b")
+
+
+def with_antecedent(c: Citation) -> str:
+    """The sentence, led by the one before it when it opens with a pronoun: a quote that
+    says "He highlighted ..." must also say who he is (seed: "Who said ...?")."""
+    if not _PRONOUN_START.match(c.text) or not c.passage:
+        return c.text
+    offset = c.start - c.passage_start
+    before = [c.passage[s:e] for s, e in split_sentences(c.passage) if e <= offset]
+    return f"{before[-1]} {c.text}" if before else c.text
+
+
+def evidence_text(citations: list[Citation]) -> str:
+    """The cited sentences as quotes with their numbers: “…” [1] “…” [2]."""
+    return " ".join(f"“{with_antecedent(c)}” [{c.n}]" for c in citations)
+
+
+def quote(citations: list[Citation], question: str = "") -> str:
+    """The fallback answer: the sentences themselves, marked as a quote, led by the figure
+    they give when the question asks "how many/much" (copied verbatim from a sentence)."""
+    text = f"The article{'s say' if len(citations) > 1 else ' says'}: {evidence_text(citations)}"
+    figure = next(
+        (f for c in citations if question and (f := extract_quantity(question, c.text))), None
+    )
+    return f"{figure}. {text}" if figure else text

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Literal
+
+Mode = Literal["extracted", "generated", "quoted", "refused"]
 
 
 @dataclass(frozen=True)
@@ -37,12 +39,16 @@ class Citation:
 class Answer:
     """A grounded answer.
 
-    `mode` says how the text was produced: "generated" (the model's answer, checked against
-    what it cites), "quoted" (the model's answer was unsupported, so the best sentence is
-    quoted instead), or "refused" (nothing retrieved was relevant enough). `context` holds
-    every numbered sentence the model was shown, so a refusal can still show what was
-    looked at; `citations` holds the ones the answer relies on. `timings` are milliseconds
-    per stage.
+    `text` is the short answer itself ("Antony Blinken", "12,500"), the quoted sentences
+    when no short answer could be chosen with confidence, or the refusal. `evidence` quotes
+    the cited sentences with their `[n]` numbers. `mode` says how the text was produced:
+    "extracted" (a span copied from a cited sentence, chosen among typed candidates),
+    "generated" (the model's own words, checked against what it cites), "quoted" (no short
+    answer was supported, so the best sentences are quoted), or "refused" (nothing retrieved
+    answers the question). `confidence` is the chosen answer's score, when there was one.
+    `context` holds every numbered sentence the model was shown, so a refusal can still show
+    what was looked at; `citations` holds the ones the answer relies on. `timings` are
+    milliseconds per stage.
     """
 
     question: str
@@ -51,7 +57,9 @@ class Answer:
     citations: list[Citation] = field(default_factory=list)
     context: list[Citation] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
-    mode: str = "generated"
+    mode: Mode = "generated"
+    evidence: str = ""
+    confidence: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -59,6 +67,8 @@ class Answer:
             "text": self.text,
             "refused": self.refused,
             "mode": self.mode,
+            "evidence": self.evidence,
+            "confidence": None if self.confidence is None else round(self.confidence, 4),
             "citations": [c.to_dict() for c in self.citations],
             "context": [c.to_dict() for c in self.context],
             "timings": {k: round(v, 2) for k, v in self.timings.items()},

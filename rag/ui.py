@@ -64,6 +64,8 @@ _CSS = """
 .rag-rewritten { font-size: 0.85em; opacity: 0.8; margin-bottom: 0.4em; }
 .rag-text { margin: 0 0 0.5em 0; }
 .rag-refusal .rag-text { font-style: italic; }
+.rag-short { display: block; font-size: 1.4em; font-weight: 600; margin-bottom: 0.3em; }
+.rag-evidence { display: block; font-size: 0.95em; opacity: 0.85; }
 .rag-sources-title { font-weight: 600; font-size: 0.85em; margin: 0.6em 0 0.3em; opacity: 0.8; }
 .rag-card { border: 1px solid var(--border-color-primary); border-radius: 8px;
   padding: 0.5em 0.7em; margin: 0.4em 0; background: var(--background-fill-secondary); }
@@ -196,6 +198,11 @@ def render_answer(answer: Any, pipeline: Any, rewritten: str | None = None) -> s
         title = "Sources"
         text = _esc(answer.text)
         cls = "rag-answer"
+        if answer.mode == "extracted" and answer.evidence:  # the short answer, large, then why
+            text = (
+                f'<span class="rag-short">{text}</span>'
+                f'<span class="rag-evidence">{_esc(answer.evidence)}</span>'
+            )
     sources = (
         (
             f'<div class="rag-sources"><div class="rag-sources-title">{title}</div>'

@@ -8,7 +8,7 @@ import pytest
 
 from embeddings.types import Document
 from rag import Answer, InvalidQuestionError
-from rag.pipeline import REFUSAL
+from rag.answerers import REFUSAL
 
 VACCINE_Q = "How many vaccine doses has the US delivered abroad?"
 
@@ -50,6 +50,33 @@ def test_out_of_corpus_questions_are_refused(seed_pipeline, question) -> None:
     answer = seed_pipeline.ask(question)
     assert answer.refused and answer.text == REFUSAL
     assert answer.citations == []
+
+
+def test_the_answer_is_the_name_with_its_evidence(seed_pipeline) -> None:
+    answer = seed_pipeline.ask("Who is the US Secretary of State?")
+    assert answer.mode == "extracted" and answer.text == "Antony Blinken"
+    cite = answer.citations[0]
+    assert "Antony Blinken" in cite.text and answer.evidence == f"“{cite.text}” [{cite.n}]"
+
+
+def test_a_figure_the_articles_do_not_give_is_refused(seed_pipeline) -> None:
+    answer = seed_pipeline.ask("What is the population of Lithuania?")
+    assert answer.refused and answer.text == REFUSAL
+
+
+def test_the_number_attached_to_what_is_counted_is_the_answer(tmp_path, make_pipeline) -> None:
+    pipeline = make_pipeline(tmp_path / "idx")
+    library = (
+        "The town of Brackenford opened the Willowmere Library on 3 March 2024, with 12,500 "
+        "books. Residents queued from early morning."
+    )
+    pipeline.ingest(
+        [Path(__file__).parent.parent / "seeds"],
+        documents=[Document("lib", "Library opens", library)],
+    )
+    answer = pipeline.ask("How many books did the Willowmere Library open with?")
+    assert answer.mode == "extracted" and answer.text == "12,500"
+    assert answer.citations[0].doc_id == "lib" and "12,500 books" in answer.evidence
 
 
 def test_citation_numbers_always_exist(seed_pipeline) -> None:

@@ -71,7 +71,9 @@ def test_openai_compatible_server_answers_with_citations(
 ) -> None:
     settings = Settings(generator="openai", base_url=openai_server, model="smollm2")
     pipeline = Pipeline(seed_index_dir, settings=settings, embedder=embedder)
-    streamed = list(pipeline.stream("How many vaccine doses has the US delivered abroad?"))
+    # the grounded answerer is the one that lets the served model write the answer
+    q = "How many vaccine doses has the US delivered abroad?"
+    streamed = list(pipeline.stream(q, answerer="grounded"))
     answer = streamed[-1]
     assert "smollm2@" in pipeline.generator.name
     assert len(streamed) > 2, "tokens stream from the server"
@@ -83,10 +85,10 @@ def test_unreachable_server_is_a_clear_error(seed_index_dir: Path, embedder) -> 
     settings = Settings(generator="openai", base_url=f"http://127.0.0.1:{free_port()}/v1")
     pipeline = Pipeline(seed_index_dir, settings=settings, embedder=embedder)
     with pytest.raises(GeneratorError, match=r"generation server .* failed"):
-        pipeline.ask("How many vaccine doses has the US delivered abroad?")
+        pipeline.ask("How many vaccine doses has the US delivered abroad?", answerer="grounded")
 
 
 def test_missing_local_model_is_a_clear_error(seed_index_dir: Path, embedder, tmp_path) -> None:
     settings = Settings(generator="llama-cpp", model=str(tmp_path / "nope.gguf"))
     with pytest.raises(GeneratorError, match="model file not found"):
-        Pipeline(seed_index_dir, settings=settings, embedder=embedder).ask("Who is Blinken?")
+        Pipeline(seed_index_dir, settings=settings, embedder=embedder).generator  # noqa: B018

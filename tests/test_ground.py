@@ -61,3 +61,13 @@ def test_a_long_copy_of_one_sentence_is_not_an_answer() -> None:
     q = "Who said that the US has been a leading funder of COVAX?"
     assert not answers_question(SENTENCE, q, [SENTENCE])
     assert answers_question("Blinken", q, [SENTENCE])
+
+
+def test_a_quote_that_opens_with_a_pronoun_brings_the_sentence_before_it() -> None:
+    from rag.ground import evidence_text, quote
+    from rag.types import Citation
+
+    passage = "Antony Blinken spoke on Tuesday. He said the US is back."
+    cite = Citation(2, "d", "t", None, "He said the US is back.", 33, 56, 1.0, passage, 0)
+    assert evidence_text([cite]) == f"“{passage}” [2]"
+    assert quote([cite]) == f"The article says: “{passage}” [2]"

@@ -1,0 +1,168 @@
+"""What kind of thing a question asks for, in spaCy's entity labels (OntoNotes).
+
+"Who" wants a PERSON, ORG or NORP, "where" a GPE, LOC or FAC, "when" a DATE or TIME, "how
+many" a CARDINAL or QUANTITY, "how much money" a MONEY; "which/what X" wants an entity of the
+kind X names (country -> GPE, company -> ORG) or else a noun phrase headed by X. Questions
+that ask for an explanation ("why", "how did") get no type: their answer is a quote.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from rag import nlp
+
+PERSON = frozenset({"PERSON"})
+WHO = frozenset({"PERSON", "ORG", "NORP"})
+PLACE = frozenset({"GPE", "LOC", "FAC"})
+DATE = frozenset({"DATE", "TIME"})
+COUNT = frozenset({"CARDINAL", "QUANTITY"})
+MONEY = frozenset({"MONEY"})
+PERCENT = frozenset({"PERCENT"})
+AMOUNT = frozenset({"MONEY", "PERCENT", "QUANTITY", "CARDINAL"})
+MEASURE = frozenset({"QUANTITY", "CARDINAL", "DATE", "TIME", "PERCENT", "MONEY"})
+
+# The noun after "which/what" and the entity labels it stands for. A noun not listed here
+# still works: the answer is then a noun phrase headed by that noun, or any entity.
+HEAD_LABELS: dict[str, frozenset[str]] = {}
+for _labels, _words in (
+    (
+        PERSON,
+        "person man woman star celebrity actor actress singer musician rapper player athlete "
+        "leader president politician official senator lawmaker judge author writer director "
+        "ceo founder scientist researcher artist comedian host king queen prince minister "
+        "governor mayor candidate chancellor coach quarterback billionaire astronaut",
+    ),
+    (
+        frozenset({"ORG"}),
+        "company firm organization organisation group agency team club school university "
+        "college party brand retailer network bank airline union alliance bloc court "
+        "department institution chain startup maker manufacturer business league newspaper "
+        "channel studio carrier automaker giant service",
+    ),
+    (
+        PLACE,
+        "country nation state city town continent region province county capital island "
+        "place location area village territory park river lake mountain sea ocean airport "
+        "stadium site neighborhood neighbourhood border",
+    ),
+    (DATE, "year date day month decade century season"),
+    (frozenset({"NORP"}), "nationality religion ethnicity"),
+    (
+        frozenset({"WORK_OF_ART", "ORG", "PRODUCT"}),
+        "show film movie book song series album novel play documentary",
+    ),
+    (frozenset({"EVENT"}), "event tournament war storm hurricane championship festival"),
+    (frozenset({"PRODUCT"}), "product vehicle car phone device aircraft ship rocket"),
+    (frozenset({"LAW"}), "law bill act treaty amendment"),
+    (frozenset({"LANGUAGE"}), "language"),
+    (PERCENT, "percentage percent proportion share rate"),
+    (AMOUNT, "amount sum number total figure price cost population"),
+):
+    for _w in _words.split():
+        HEAD_LABELS[_w] = _labels
+
+_MONEY_WORDS = re.compile(
+    r"\b(money|funding|cash|aid|cost|costs|spend|spent|pay|paid|worth|fund|budget|price|"
+    r"raise|raised|contribute|contributed|donate|donated|earn|earned|sell|sold|fine|fined)\b",
+    re.IGNORECASE,
+)
+_EXPLAIN = re.compile(r"^\s*(why|how (?!many|much|old|long|far|big|large|tall|high|often))\b", re.I)
+
+
+@dataclass(frozen=True)
+class AnswerType:
+    """`labels`: entity labels an answer may carry (empty: any entity or noun phrase).
+    `head`: the lemma of X in "which/what X", matched against noun-phrase heads.
+    `numeric`: the answer is a figure. `explain`: why/how questions, answered by a quote.
+    `strict`: an answer of this type must be found, or the question is refused.
+    `primary`: the labels that fit best ("who" is most often a PERSON); the rest of `labels`
+    count as a weaker match."""
+
+    labels: frozenset[str] = frozenset()
+    head: str | None = None
+    numeric: bool = False
+    explain: bool = False
+    strict: bool = False
+    primary: frozenset[str] = frozenset()
+
+    def match(self, label: str) -> float:
+        """How well an entity label fits: 1 for a primary label, 0.7 for another allowed one."""
+        if label not in self.labels:
+            return 0.0
+        return 1.0 if not self.primary or label in self.primary else 0.7
+
+
+def answer_type(question: str) -> AnswerType:
+    q = question.strip()
+    low = q.lower()
+    if _EXPLAIN.search(q):
+        return AnswerType(explain=True)
+    if re.search(r"\bhow many\b", low):
+        counted = _counted(q)  # "how many years": spaCy tags "12 years" as a DATE
+        labels = COUNT | DATE if counted in _TIME_UNITS else COUNT
+        return AnswerType(labels, counted, numeric=True, strict=True)
+    if re.search(r"\bhow much\b", low):
+        if _MONEY_WORDS.search(q):
+            return AnswerType(MONEY, numeric=True, strict=True)
+        return AnswerType(AMOUNT, numeric=True, strict=True)
+    if re.search(r"\bhow (long|old|far|big|large|tall|high|often|soon)\b", low):
+        return AnswerType(MEASURE, numeric=True, strict=True)
+    if re.search(r"\bwhat (percentage|percent|proportion|share)\b", low):
+        return AnswerType(PERCENT, numeric=True, strict=True)
+    if re.search(r"^\s*when\b|\b(in )?(what|which) (year|date|day|month|decade|century)\b", low):
+        return AnswerType(DATE, strict=True)
+    if re.search(r"^\s*where\b|\bwhere\b.*\?$", low) and not re.search(r"\bwhich|what\b", low):
+        return AnswerType(PLACE, strict=True)
+    head = _wh_head(q)
+    if head is not None:
+        labels = HEAD_LABELS.get(head, frozenset())
+        numeric = bool(labels) and labels <= AMOUNT  # "what percentage", "the population of"
+        return AnswerType(labels, head, numeric=numeric, strict=numeric)
+    if re.search(r"^\s*(who|whom|whose)\b|\bwho\b", low):
+        return AnswerType(WHO, strict=True, primary=PERSON)
+    return AnswerType()
+
+
+def _wh_head(question: str) -> str | None:
+    """The noun "which"/"what" asks about: "which wildly popular show" -> show, "what is the
+    population of X" -> population, "what type of ideals" -> ideal. Read off the tags of the
+    words that follow, since the parse of a question's wh-word is often off."""
+    doc = nlp.parse(question)
+    for tok in doc:
+        if tok.lower_ not in {"which", "what", "whose"}:
+            continue
+        rest = list(doc[tok.i + 1 :])
+        if rest and rest[0].lemma_ == "be":  # "what is the population of ..."
+            rest = rest[1:]
+        while rest and rest[0].pos_ in {"DET", "ADV", "ADJ"} and rest[0].dep_ != "ROOT":
+            rest = rest[1:]
+        noun = None
+        for t in rest:
+            if t.pos_ in {"NOUN", "PROPN"}:
+                noun = t
+            elif not (t.pos_ in {"ADJ", "NUM"} or t.text in {"-", "’s", "'s"}):
+                break
+        if noun is None:
+            return None
+        if (
+            noun.lemma_.lower() in _VAGUE
+            and noun.i + 2 < len(doc)
+            and doc[noun.i + 1].lower_ == "of"
+        ):
+            return _wh_head(f"which {doc[noun.i + 2 :].text}")
+        return noun.lemma_.lower()
+    return None
+
+
+_TIME_UNITS = frozenset("second minute hour day week month year decade century time".split())
+_VAGUE = frozenset({"type", "kind", "sort", "form", "name", "part", "piece"})
+
+
+def _counted(question: str) -> str | None:
+    """The noun "how many" counts ("how many vaccine doses" -> dose)."""
+    for tok in nlp.parse(question):
+        if tok.lower_ == "many" and tok.head is not tok and tok.head.pos_ in {"NOUN", "PROPN"}:
+            return tok.head.lemma_.lower()
+    return None

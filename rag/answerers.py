@@ -1,0 +1,271 @@
+"""Answerers: from the numbered sentences of the focused context to the answer text.
+
+One small object per strategy, one `answer()` method, chosen by name from `ANSWERERS` (the way
+Haystack's `DocumentJoiner` maps its join modes to functions):
+
+    >>> answerer = make_answerer(AnswererName.READER, model)
+    >>> for item in answerer.answer(Focus(question, context)):
+    ...     print(item)  # str deltas, then one Draft
+
+- `reader` (default): typed candidate spans from spaCy, ranked by their features and by the
+  model's likelihood of each as the answer; a confident span is the answer, else a quote.
+- `grounded`: the model writes freely; its answer is kept only when the cited sentence
+  supports it (and, for a typed question, it contains a candidate of that type).
+- `extractive`: always quote the best sentences. `generative`: the model's unchecked answer.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, replace
+from enum import Enum
+from typing import Protocol
+
+from rag.answer_type import answer_type
+from rag.answerable import can_answer
+from rag.candidates import Candidate, Scored, Weights, extract, rank
+from rag.generate import CandidateScorer, Generator, Messages
+from rag.ground import (
+    answers_question,
+    evidence_text,
+    is_model_refusal,
+    parse_citations,
+    quote,
+    quoted_evidence,
+    supporting,
+)
+from rag.types import Citation, Mode
+
+REFUSAL = "The indexed articles don't contain an answer to this question."
+
+# Measured on SmolLM2-135M: a one-line instruction and a bare "Question:" get short copied
+# phrases; worked examples in the prompt get copied back verbatim instead.
+SYSTEM_PROMPT = "Answer the question with a short phrase copied from the numbered sentences."
+STOP = ["\n\n", "Question:", "Sentences:"]
+
+# The reader's thresholds, chosen with its Weights by `python -m evals.calibrate` on the
+# even-numbered questions of the seed set, squad2_dev500 and realtimeqa_dev.
+MIN_CONFIDENCE = 0.4
+MIN_ANSWER = 0.3
+STRICT_HEADS = False
+
+
+class AnswererName(str, Enum):
+    READER = "reader"
+    GROUNDED = "grounded"
+    EXTRACTIVE = "extractive"
+    GENERATIVE = "generative"
+
+
+@dataclass(frozen=True)
+class Focus:
+    """What an answerer sees: the question (injections stripped) and the numbered sentences,
+    best first. Answerers add their stages' milliseconds to `timings`."""
+
+    question: str
+    context: list[Citation]
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Draft:
+    text: str
+    mode: Mode
+    citations: list[Citation] = field(default_factory=list)
+    evidence: str = ""
+    confidence: float | None = None
+
+
+class Answerer(Protocol):
+    def answer(self, focus: Focus) -> Iterator[str | Draft]:
+        """Yields text deltas as they come, then exactly one Draft."""
+        ...
+
+
+class Model:
+    """The generator, loaded on first use and used by one question at a time."""
+
+    def __init__(self, load: Callable[[], Generator]) -> None:
+        self._load = load
+        self.lock = threading.Lock()
+
+    @property
+    def generator(self) -> Generator:
+        return self._load()
+
+
+def build_messages(question: str, context: list[Citation]) -> Messages:
+    numbered = "\n".join(f"[{c.n}] {c.text}" for c in context)
+    user = f"{numbered}\n\nQuestion: {question}"
+    return [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": user}]
+
+
+def refusal() -> Draft:
+    return Draft(REFUSAL, "refused")
+
+
+def quoted(focus: Focus, confidence: float | None = None) -> Draft:
+    cites = quoted_evidence(focus.context)
+    return Draft(quote(cites, focus.question), "quoted", cites, evidence_text(cites), confidence)
+
+
+def _lap(focus: Focus, stage: str, since: float) -> float:
+    now = time.perf_counter()
+    focus.timings[stage] = focus.timings.get(stage, 0.0) + (now - since) * 1000
+    return now
+
+
+def _stream_model(model: Model, focus: Focus, out: list[str]) -> Iterator[str]:
+    """The model's free answer, streamed; the whole text is left in `out[0]`."""
+    draft = ""
+    with model.lock:
+        t = time.perf_counter()
+        for delta in model.generator.stream(
+            build_messages(focus.question, focus.context), max_tokens=48, stop=STOP
+        ):
+            draft += delta
+            yield delta
+        _lap(focus, "generate", t)
+    out.append(draft)
+
+
+class ReaderAnswerer:
+    """Typed candidates, ranked by features and the model's likelihood; see module doc.
+
+    `min_confidence`: below it the best candidate is not trusted and the sentences are
+    quoted instead. `min_answer`: below it, a question that asks for a definite kind of thing
+    (who, when, where, how many; with `strict_heads` also "which country") is refused: no
+    sentence holds a believable answer. `scored`: how many of the best candidates the model
+    re-scores. Defaults: `python -m evals.calibrate` (README, Evaluation).
+    """
+
+    def __init__(
+        self,
+        model: Model | None,
+        weights: Weights | None = None,
+        *,
+        min_confidence: float = MIN_CONFIDENCE,
+        min_answer: float = MIN_ANSWER,
+        strict_heads: bool = STRICT_HEADS,
+        scored: int = 6,
+    ) -> None:
+        self.model = model
+        self.weights = weights or Weights()
+        self.min_confidence = min_confidence
+        self.min_answer = min_answer
+        self.strict_heads = strict_heads
+        self.scored = scored
+
+    def candidates(self, focus: Focus) -> list[Candidate] | None:
+        """Ranked candidates; None when the question wants a type no sentence holds."""
+        t = time.perf_counter()
+        kind = answer_type(focus.question)
+        sentences = [Scored(c.n, c.text, c.score) for c in focus.context]
+        found = rank(extract(focus.question, kind, sentences), self.weights)
+        t = _lap(focus, "candidates", t)
+        strict = kind.strict or (self.strict_heads and bool(kind.labels))
+        if strict and not found:
+            return None
+        scorer = self.model.generator if self.model and self.weights.model else None
+        if found and isinstance(scorer, CandidateScorer):
+            top = found[: self.scored]
+            assert self.model is not None
+            with self.model.lock:
+                logp = scorer.score(
+                    build_messages(focus.question, focus.context), [c.text for c in top]
+                )
+            rescored = [replace(c, model=lp) for c, lp in zip(top, logp, strict=True)]
+            found = rank(rescored, self.weights)  # the rest were never likely enough
+            _lap(focus, "score", t)
+        if strict and found[0].score < self.min_answer:
+            return None
+        return found
+
+    def answer(self, focus: Focus) -> Iterator[str | Draft]:
+        found = self.candidates(focus)
+        if found is None:
+            yield refusal()
+            return
+        best = found[0] if found else None
+        if best is None or best.score < self.min_confidence:
+            draft = quoted(focus, best.score if best else None)
+            yield draft.text
+            yield draft
+            return
+        cite = focus.context[best.n - 1]
+        yield best.text
+        yield Draft(best.text, "extracted", [cite], evidence_text([cite]), best.score)
+
+
+class GroundedAnswerer:
+    """The model's own words when the cited sentence supports them, else a quote."""
+
+    def __init__(self, model: Model) -> None:
+        self.model = model
+
+    def answer(self, focus: Focus) -> Iterator[str | Draft]:
+        if not can_answer(focus.question, [c.text for c in focus.context[:2]]):
+            yield refusal()
+            return
+        out: list[str] = []
+        yield from _stream_model(self.model, focus, out)
+        text, cited = parse_citations(out[0].strip(), len(focus.context))
+        evidence = [c.text for c in focus.context]
+        cited = cited or supporting(text, evidence)[:1]
+        kind = answer_type(focus.question)
+        typed = kind.labels and not kind.explain
+        spans = extract(focus.question, kind, [Scored(c.n, c.text, c.score) for c in focus.context])
+        if (
+            text
+            and not is_model_refusal(text)
+            and cited
+            and answers_question(text, focus.question, [evidence[n - 1] for n in cited])
+            and (not typed or any(s.text.lower() in text.lower() for s in spans))
+        ):
+            cites = [focus.context[n - 1] for n in cited]
+            yield Draft(text, "generated", cites, evidence_text(cites))
+        else:
+            yield quoted(focus)
+
+
+class ExtractiveAnswerer:
+    """Quotes the best sentences; no model."""
+
+    def answer(self, focus: Focus) -> Iterator[str | Draft]:
+        if not can_answer(focus.question, [c.text for c in focus.context[:2]]):
+            yield refusal()
+            return
+        draft = quoted(focus)
+        yield draft.text
+        yield draft
+
+
+class GenerativeAnswerer:
+    """The model's answer as written, unchecked: the baseline the checks are measured against."""
+
+    def __init__(self, model: Model) -> None:
+        self.model = model
+
+    def answer(self, focus: Focus) -> Iterator[str | Draft]:
+        out: list[str] = []
+        yield from _stream_model(self.model, focus, out)
+        text, cited = parse_citations(out[0].strip(), len(focus.context))
+        if not text:
+            yield refusal()
+            return
+        cites = [focus.context[n - 1] for n in cited]
+        yield Draft(text, "generated", cites, evidence_text(cites))
+
+
+ANSWERERS: dict[AnswererName, Callable[[Model], Answerer]] = {
+    AnswererName.READER: lambda model: ReaderAnswerer(model),
+    AnswererName.GROUNDED: GroundedAnswerer,
+    AnswererName.EXTRACTIVE: lambda model: ExtractiveAnswerer(),
+    AnswererName.GENERATIVE: GenerativeAnswerer,
+}
+
+
+def make_answerer(name: AnswererName | str, model: Model) -> Answerer:
+    return ANSWERERS[AnswererName(name)](model)

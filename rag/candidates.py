@@ -1,0 +1,197 @@
+"""Typed answer candidates: spans of the best sentences that could answer the question.
+
+Each candidate is copied verbatim from one numbered sentence, so whatever is chosen is
+supported by construction; the features say how well it fits the question. The number
+*attached to* "books" in the parse beats the day of "3 March" because its dependency path
+to the question's words is short, not because of a rule about dates.
+
+    >>> kind = answer_type("How many books did the library open with?")
+    >>> best = rank(extract(question, kind, sentences), WEIGHTS)[0]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+
+from rag import nlp
+from rag.answer_type import COUNT, AnswerType
+from rag.text import content_terms
+
+_NUMBER_LABELS = frozenset({"CARDINAL", "QUANTITY", "MONEY", "PERCENT"})
+_SKIP_POS = frozenset({"PRON", "DET", "PUNCT", "SPACE", "CCONJ", "ADP", "AUX", "PART"})
+_MAX_WORDS = 12  # a longer "noun phrase" is a clause: quote it instead
+
+
+@dataclass(frozen=True)
+class Scored:
+    """A sentence the answer may come from: `n` is its citation number, `score` its
+    relevance to the question (`rag.context.Sentence.score`)."""
+
+    n: int
+    text: str
+    score: float
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A span of sentence `n` (`start`/`end` are offsets in that sentence) and its features."""
+
+    text: str
+    n: int
+    start: int
+    end: int
+    label: str  # an entity label, "NP" (noun phrase) or "NUM" (a number the NER missed)
+    type_match: float  # 1: the kind asked for; 0.5: a noun phrase headed by the asked noun
+    attach: float  # 1 / (1 + dependency distance to the nearest of the question's words)
+    coverage: float  # that proximity averaged over every question word the sentence has
+    near_head: float  # proximity to the noun the question names ("which *agency*")
+    entity: float  # 1: a named entity; 0.5: a phrase with a proper noun or figure
+    support: float  # share of the question's words that the sentence holds
+    sentence: float  # the sentence's score minus the best sentence's (<= 0)
+    repeat: float  # share of the sentences that also contain this span
+    model: float = 0.0  # the generator's mean log-probability of this answer (<= 0)
+    score: float = 0.0
+
+
+@dataclass(frozen=True)
+class Weights:
+    """How features combine into a candidate's score; chosen by `python -m evals.calibrate`
+    on the even-numbered questions of the seed set, squad2_dev500 and realtimeqa_dev (README,
+    Evaluation). Log-probabilities run from about -1 to -6, so 0.05 lets the model decide
+    between candidates the features rank close together."""
+
+    type_match: float = 0.2
+    attach: float = 0.6
+    coverage: float = 0.4
+    near_head: float = 0.0
+    entity: float = 0.0
+    support: float = 0.4
+    sentence: float = 0.5
+    repeat: float = 0.0
+    model: float = 0.05
+
+
+def extract(question: str, kind: AnswerType, sentences: Sequence[Scored]) -> list[Candidate]:
+    """Spans of the expected type that say something the question does not."""
+    if kind.explain or not sentences:
+        return []
+    asked = set(content_terms(question))
+    q_lemmas = _question_lemmas(question)
+    top = max(s.score for s in sentences)
+    seen: dict[str, Candidate] = {}
+    for s in sentences:
+        doc = nlp.parse(s.text)
+        anchors = [t for t in doc if t.lemma_.lower() in q_lemmas and not t.is_stop]
+        heads = [t for t in doc if kind.head and t.lemma_.lower() == kind.head]
+        support = len({t.lemma_.lower() for t in anchors}) / len(q_lemmas) if q_lemmas else 0.0
+        for span, label, match in _spans(doc, kind):
+            text = span.text.strip(" ,.;:\"'“”‘’()")
+            if not text or not _adds_something(text, asked) or len(text.split()) > _MAX_WORDS:
+                continue
+            key = text.lower()
+            if key in seen and seen[key].sentence >= s.score - top:
+                continue
+            start = s.text.find(text, span.start_char)
+            seen[key] = Candidate(
+                text,
+                s.n,
+                start,
+                start + len(text),
+                label,
+                match,
+                *_attachment(span, anchors),
+                _attachment(span, heads)[0],
+                1.0 if label not in {"NP", "NUM"} else 0.5 * _has_name(span),
+                support,
+                s.score - top,
+                0.0,
+            )
+    joined = [s.text.lower() for s in sentences]
+    return [
+        replace(c, repeat=sum(c.text.lower() in t for t in joined) / len(joined))
+        for c in seen.values()
+    ]
+
+
+def rank(candidates: Sequence[Candidate], weights: Weights) -> list[Candidate]:
+    """Candidates scored and sorted, best first."""
+    scored = [
+        replace(
+            c,
+            score=weights.type_match * c.type_match
+            + weights.attach * c.attach
+            + weights.coverage * c.coverage
+            + weights.near_head * c.near_head
+            + weights.entity * c.entity
+            + weights.support * c.support
+            + weights.sentence * c.sentence
+            + weights.repeat * c.repeat
+            + weights.model * c.model,
+        )
+        for c in candidates
+    ]
+    return sorted(scored, key=lambda c: -c.score)
+
+
+def _question_lemmas(question: str) -> set[str]:
+    return {
+        t.lemma_.lower()
+        for t in nlp.parse(question)
+        if not t.is_stop and t.pos_ not in _SKIP_POS and t.is_alpha
+    }
+
+
+def _spans(doc, kind: AnswerType):  # type: ignore[no-untyped-def]
+    """(span, label, type_match) for the entities and noun phrases `kind` admits."""
+    covered: set[int] = set()
+    for ent in doc.ents:
+        covered.update(range(ent.start, ent.end))
+        if not kind.labels or ent.label_ in kind.labels:
+            yield ent, ent.label_, kind.match(ent.label_)
+    if kind.numeric and kind.labels & COUNT:
+        for tok in doc:  # a bare figure the NER missed ("with 12,500 books")
+            if tok.like_num and tok.i not in covered:
+                yield doc[tok.i : tok.i + 1], "NUM", 1.0
+    if kind.numeric or (kind.labels and kind.head is None):
+        return
+    for chunk in doc.noun_chunks:
+        if chunk.root.pos_ == "PRON" or all(t.i in covered for t in chunk):
+            continue
+        words = chunk[1:] if chunk[0].pos_ == "DET" else chunk
+        if not len(words):
+            continue
+        match = 0.5 if kind.head and chunk.root.lemma_.lower() == kind.head else 0.0
+        if kind.labels and not match:  # "which country": a place, or a phrase about a country
+            continue
+        yield words, "NP", match
+
+
+def _has_name(span) -> float:  # type: ignore[no-untyped-def]
+    return float(any(t.pos_ in {"PROPN", "NUM"} for t in span))
+
+
+def _adds_something(text: str, asked: set[str]) -> bool:
+    terms = content_terms(text)
+    return bool(terms) and not set(terms) <= asked
+
+
+def _attachment(span, anchors) -> tuple[float, float]:  # type: ignore[no-untyped-def]
+    """Proximity 1 / (1 + dependency path length) from the span to the question's words in the
+    sentence: to the nearest one, and averaged over each distinct word (its nearest use)."""
+    inside = range(span.start, span.end)
+    root = span.root
+    up = {t.i: d for d, t in enumerate([root, *root.ancestors])}
+    nearest: dict[str, float] = {}
+    for a in anchors:
+        if a.i in inside:
+            continue
+        for d, t in enumerate([a, *a.ancestors]):
+            if t.i in up:
+                near = 1.0 / (1.0 + d + up[t.i])
+                key = a.lemma_.lower()
+                nearest[key] = max(nearest.get(key, 0.0), near)
+                break
+    if not nearest:
+        return 0.0, 0.0
+    return max(nearest.values()), sum(nearest.values()) / len(nearest)

