@@ -80,7 +80,8 @@ def parse_configs(
         star = [Config(r, base.answerer) for r in (rs or RETRIEVERS)]
         star += [Config(base.retriever, a) for a in (ans or ANSWERERS)]
         return list(dict.fromkeys(star))
-    return [Config(r, a) for r in (rs or ["hybrid"]) for a in (ans or ["grounded"])]
+    base = Config()
+    return [Config(r, a) for r in (rs or [base.retriever]) for a in (ans or [base.answerer])]
 
 
 def run(args: argparse.Namespace) -> int:
