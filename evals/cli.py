@@ -10,6 +10,7 @@ Examples:
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import time
@@ -28,6 +29,12 @@ def configure_parser(p: argparse.ArgumentParser) -> None:
         help="dataset folder (questions.jsonl + docs.jsonl); default: the seed gold set",
     )
     p.add_argument("--limit", type=_positive, metavar="N", help="only the first N questions")
+    p.add_argument(
+        "--half",
+        choices=["even", "odd"],
+        help="only questions at even (0, 2, ...) or odd positions of questions.jsonl: the "
+        "reader is calibrated on the even half, so the odd half is held out",
+    )
     p.add_argument(
         "--json",
         action="store_true",
@@ -98,6 +105,10 @@ def run(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     try:
         index_dir = cached_index(dataset, args.cache, progress=True)
+        if args.half:
+            parity = 0 if args.half == "even" else 1
+            kept = [q for i, q in enumerate(dataset.questions) if i % 2 == parity]
+            dataset = dataclasses.replace(dataset, questions=kept)
         pipeline = open_pipeline(
             index_dir, **{k: getattr(args, k, None) for k in ("generator", "model", "base_url")}
         )

@@ -148,11 +148,12 @@ def _spans(doc, kind: AnswerType):  # type: ignore[no-untyped-def]
     for ent in doc.ents:
         covered.update(range(ent.start, ent.end))
         if not kind.labels or ent.label_ in kind.labels:
-            yield ent, ent.label_, kind.match(ent.label_)
+            yield ent, ent.label_, kind.match(ent.label_) * _counts(ent, kind)
     if kind.numeric and kind.labels & COUNT:
         for tok in doc:  # a bare figure the NER missed ("with 12,500 books")
             if tok.like_num and tok.i not in covered:
-                yield doc[tok.i : tok.i + 1], "NUM", 1.0
+                span = doc[tok.i : tok.i + 1]
+                yield span, "NUM", _counts(span, kind)
     if kind.numeric or (kind.labels and kind.head is None):
         return
     for chunk in doc.noun_chunks:
@@ -165,6 +166,14 @@ def _spans(doc, kind: AnswerType):  # type: ignore[no-untyped-def]
         if kind.labels and not match:  # "which country": a place, or a phrase about a country
             continue
         yield words, "NP", match
+
+
+def _counts(span, kind: AnswerType) -> float:  # type: ignore[no-untyped-def]
+    """For "how many X": 1 when the figure is attached to an X ("110 countries"), else 0.5."""
+    if not kind.numeric or not kind.head:
+        return 1.0
+    near = [span.root.head, *span.root.children, *(t.head for t in span)]
+    return 1.0 if any(t.lemma_.lower() == kind.head for t in near) else 0.5
 
 
 def _has_name(span) -> float:  # type: ignore[no-untyped-def]

@@ -1,4 +1,4 @@
-"""`rag` command line: ingest, ask, delete, stats, eval, ui.
+"""`rag` command line: ingest, ask, chat, delete, stats, eval, ui.
 
 Every error a user can cause ends as one line on stderr and a non-zero exit code.
 """
@@ -54,15 +54,42 @@ def cmd_ask(args: argparse.Namespace) -> int:
         if isinstance(item, Answer):
             if streamed:
                 print("\r\033[K", end="")  # replace the draft with the checked answer
-            print(item.text)
-            if item.mode == "extracted" and item.evidence:
-                print(f"  {item.evidence}")
-            for c in item.citations:
-                print(f"  [{c.n}] {c.title} ({c.date or 'undated'}) {c.doc_id}:{c.start}-{c.end}")
+            _print_answer(item)
         elif sys.stdout.isatty():
             streamed = True
             print(item, end="", flush=True)
     return 0
+
+
+def _print_answer(answer) -> None:  # type: ignore[no-untyped-def]
+    print(answer.text)
+    if answer.mode == "extracted" and answer.evidence:
+        print(f"  {answer.evidence}")
+    for c in answer.citations:
+        print(f"  [{c.n}] {c.title} ({c.date or 'undated'}) {c.doc_id}:{c.start}-{c.end}")
+
+
+def cmd_chat(args: argparse.Namespace) -> int:
+    """A terminal conversation: follow-ups are rewritten with the earlier turns, as in the UI."""
+    pipeline = _pipeline(args)
+    history: list[tuple[str, str]] = []
+    interactive = sys.stdin.isatty()
+    while True:
+        try:
+            line = input("? " if interactive else "")
+        except EOFError:
+            return 0
+        if not line.strip():
+            continue
+        try:
+            answer = pipeline.ask(line, k=args.k, history=history)
+        except RagError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            continue
+        if answer.question != line.strip():
+            print(f"(understood as: {answer.question})")
+        _print_answer(answer)
+        history.append((answer.question, answer.text))
 
 
 def cmd_delete(args: argparse.Namespace) -> int:
@@ -115,6 +142,12 @@ def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
         "model's own checked words; extractive: always quote; generative: unchecked",
     )
     p.set_defaults(func=cmd_ask)
+
+    p = sub.add_parser(
+        "chat", parents=[common], help="a conversation in the terminal; follow-ups understood"
+    )
+    p.add_argument("-k", type=int, default=5, help="passages to retrieve (default 5)")
+    p.set_defaults(func=cmd_chat)
 
     p = sub.add_parser("delete", parents=[common], help="remove an article by doc_id")
     p.add_argument("doc_id")

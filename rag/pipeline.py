@@ -9,7 +9,7 @@ import datetime as dt
 import os
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,6 +22,7 @@ from embeddings.types import Document
 from rag.answerers import REFUSAL, AnswererName, Draft, Focus, Model, make_answerer
 from rag.context import Sentence, select_sentences
 from rag.errors import InvalidQuestionError
+from rag.followup import rewrite_question
 from rag.generate import Generator, load_generator
 from rag.retrieve import RETRIEVERS, Retriever, parse_date
 from rag.text import strip_injection
@@ -83,6 +84,22 @@ def check_question(question: object) -> str:
             f"question is {len(text)} characters long; the limit is {MAX_QUESTION_CHARS}"
         )
     return text
+
+
+def check_history(history: object) -> list[tuple[str, str]]:
+    """Earlier turns as (question, answer) pairs of strings, or InvalidQuestionError."""
+    if not isinstance(history, list | tuple):
+        raise InvalidQuestionError("history must be a list of [question, answer] pairs")
+    pairs = []
+    for turn in history:
+        if (
+            not isinstance(turn, list | tuple)
+            or len(turn) != 2
+            or not all(isinstance(t, str) for t in turn)
+        ):
+            raise InvalidQuestionError("history must be a list of [question, answer] pairs")
+        pairs.append((turn[0], turn[1]))
+    return pairs
 
 
 def to_filters(filters: Filters | dict[str, Any] | None) -> Filters:
@@ -233,13 +250,19 @@ class Pipeline:
         filters: Filters | dict[str, Any] | None = None,
         retriever: str = "hybrid",
         answerer: str = AnswererName.READER.value,
+        history: Sequence[tuple[str, str]] | None = None,
     ) -> Iterator[str | Answer]:
         """Yields the answer text as it comes, then the final checked `Answer`.
 
         The final text can differ from the streamed one: an unsupported free-form answer is
-        replaced by a quote, and a refusal streams nothing.
+        replaced by a quote, and a refusal streams nothing. `history` holds the earlier
+        (question, answer) turns of a conversation: a follow-up ("And to how many
+        countries?") is rewritten into a standalone question first, and `Answer.question`
+        is that rewritten question.
         """
         question = check_question(question)
+        if history:
+            question = rewrite_question(question, check_history(history))
         if not isinstance(k, int) or not 1 <= k <= 50:
             raise InvalidQuestionError("k must be an integer between 1 and 50")
         if retriever not in RETRIEVERS:

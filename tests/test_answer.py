@@ -79,6 +79,13 @@ def test_the_number_attached_to_what_is_counted_is_the_answer(tmp_path, make_pip
     assert answer.citations[0].doc_id == "lib" and "12,500 books" in answer.evidence
 
 
+def test_a_follow_up_is_answered_with_the_conversation(seed_pipeline) -> None:
+    first = seed_pipeline.ask(VACCINE_Q)
+    answer = seed_pipeline.ask("And to how many countries?", history=[(first.question, first.text)])
+    assert "countries" in answer.question and "vaccine" in answer.question
+    assert "110" in answer.text
+
+
 def test_citation_numbers_always_exist(seed_pipeline) -> None:
     for q in (VACCINE_Q, "Who is the US Secretary of State?", "What did the US create?"):
         answer = seed_pipeline.ask(q)
@@ -134,6 +141,8 @@ def test_injection_in_the_question_is_ignored(seed_pipeline) -> None:
         (VACCINE_Q, {"as_of": "last tuesday"}, "YYYY-MM-DD"),
         (VACCINE_Q, {"filters": {"colour": "red"}}, "unknown filter"),
         (VACCINE_Q, {"retriever": "magic"}, "retriever must be"),
+        (VACCINE_Q, {"history": [["only a question"]]}, "history must be"),
+        (VACCINE_Q, {"history": "notalist"}, "history must be"),
     ],
 )
 def test_bad_input_raises_a_clear_documented_error(seed_pipeline, question, kwargs, message):
