@@ -280,12 +280,12 @@ def test_report_writes_markdown_results_and_plots(tmp_path: Path) -> None:
 
 
 def test_parse_configs() -> None:
-    assert parse_configs(None, None) == [Config("hybrid", "grounded")]
+    assert parse_configs(None, None) == [Config("hybrid", "reader")]
     assert parse_configs(["bm25,dense"], ["extractive"]) == [
         Config("bm25", "extractive"),
         Config("dense", "extractive"),
     ]
-    assert len(parse_configs(None, None, ablation=True)) == 5
+    assert len(parse_configs(None, None, ablation=True)) == 6  # 3 retrievers + 3 other answerers
     with pytest.raises(ValueError, match="retriever 'tfidf'"):
         parse_configs(["tfidf"], None)
 
