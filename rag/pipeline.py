@@ -263,10 +263,6 @@ class Pipeline:
         question = check_question(question)
         if history:
             question = rewrite_question(question, check_history(history))
-        if not isinstance(k, int) or not 1 <= k <= 50:
-            raise InvalidQuestionError("k must be an integer between 1 and 50")
-        if retriever not in RETRIEVERS:
-            raise InvalidQuestionError(f"retriever must be one of {', '.join(RETRIEVERS)}")
         if answerer not in ANSWERERS:
             raise InvalidQuestionError(f"answerer must be one of {', '.join(ANSWERERS)}")
         run = _Run(question)
@@ -302,6 +298,11 @@ class Pipeline:
     ) -> Focused:
         """Retrieve and focus: the numbered sentences an answerer will read, and whether the
         best of them comes close enough to the question to answer it at all."""
+        question = check_question(question)
+        if not isinstance(k, int) or not 1 <= k <= 50:
+            raise InvalidQuestionError("k must be an integer between 1 and 50")
+        if retriever not in RETRIEVERS:
+            raise InvalidQuestionError(f"retriever must be one of {', '.join(RETRIEVERS)}")
         flt, as_of_date = to_filters(filters), _as_date(as_of)
         self._ensure_corpus()
         self.index.refresh()

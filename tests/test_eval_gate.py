@@ -1,7 +1,7 @@
 """Regression gate: the seed gold set through the real pipeline must stay above these bars.
 
 The bars sit under what the default reader measured on the seed set (2026-11-29, pinned
-versions: exact match 0.35, F1 0.41, contains 0.58, refusal recall 0.71 and precision 0.75,
+versions: exact match 0.33, F1 0.39, contains 0.58, refusal recall 0.71 and precision 0.75,
 citation precision 0.88, grounded 1.00), by about three questions of 48 answerable (or two
 of 17 unanswerable): the answers depend on llama.cpp's numerics, which differ with the CPU it
 is compiled for. A failure names every question that went wrong.
@@ -28,8 +28,8 @@ THRESHOLDS = {
     "recall@1": 0.95,  # one article: retrieval must find it
     "recall@5": 0.95,
     "mrr": 0.95,
-    "exact_match": 0.28,  # measured 0.35 (17 of 48)
-    "f1": 0.35,  # measured 0.41
+    "exact_match": 0.27,  # measured 0.33 (16 of 48)
+    "f1": 0.33,  # measured 0.39
     "contains": 0.50,  # measured 0.58 (28 of 48); the issue's target is 0.85
     "refusal_recall": 0.58,  # measured 0.71 (12 of 17); the issue's target is 0.8
     "refusal_precision": 0.65,  # measured 0.75
