@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from evals.runner import RETRIEVAL_K, RunResult, recall_curve
+from evals.runner import RETRIEVAL_K, RunResult, recall_curve, refusal_curve
 
 __all__ = ["METRIC_KEYS", "format_table", "metrics_json", "write_report"]
 
@@ -64,6 +64,7 @@ def write_report(
     out.mkdir(parents=True, exist_ok=True)
     _plot_recall(runs, out / "recall_at_k.png")
     _plot_latency(runs, out / "latency.png")
+    has_pr = _plot_refusal(runs, out / "refusal_pr.png")
     (out / "results.json").write_text(
         json.dumps(
             [
@@ -89,6 +90,8 @@ def write_report(
     ]
     md += ["", "## Metrics", "", format_table(runs), ""]
     md += ["![recall@k](recall_at_k.png)", "", "![latency](latency.png)", ""]
+    if has_pr:
+        md += ["![refusal precision-recall](refusal_pr.png)", ""]
     md += ["## Latency per stage (ms)", "", _latency_table(runs), ""]
     by_type = _by_type_table(runs)
     if by_type:
@@ -212,6 +215,33 @@ def _plot_latency(runs: Sequence[RunResult], path: Path) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
+
+
+def _plot_refusal(runs: Sequence[RunResult], path: Path) -> bool:
+    """Refusal precision against recall as the confidence bar rises; the dot is the
+    operating point (what the pipeline did). Only for sets with unanswerable questions."""
+    curves = [(r, refusal_curve(r.questions)) for r in runs]
+    curves = [(r, c) for r, c in curves if c]
+    if not curves:
+        return False
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for r, curve in curves:
+        line = ax.plot([p[2] for p in curve], [p[1] for p in curve], label=r.config.label)
+        ax.plot([curve[0][2]], [curve[0][1]], "o", color=line[0].get_color())
+    ax.set(
+        xlabel="refusal recall",
+        ylabel="refusal precision",
+        xlim=(0, 1.02),
+        ylim=(0, 1.02),
+        title="Refusal as the confidence bar rises (dot: operating point)",
+    )
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return True
 
 
 def _pyplot() -> Any:

@@ -82,6 +82,7 @@ class QuestionResult:
     error: str | None = None
     qtype: str | None = None
     exact_fit: bool | None = None  # RealTime QA: fair for string matching
+    confidence: float | None = None  # the reader's score of the answer it chose
 
     @property
     def answerable(self) -> bool:
@@ -191,6 +192,20 @@ def recall_curve(results: Sequence[QuestionResult], ks: Iterable[int]) -> list[f
     """Mean recall@k for each k, for the recall plot."""
     with_docs = [r for r in results if r.answerable and r.gold_doc_ids]
     return [m.mean([m.recall_at_k(r.retrieved, r.gold_doc_ids, k) for r in with_docs]) for k in ks]
+
+
+def refusal_curve(results: Sequence[QuestionResult]) -> list[tuple[float, float, float]]:
+    """(threshold, refusal precision, refusal recall) if every answer whose confidence falls
+    below the threshold were refused as well; the first point is what the pipeline did."""
+    unanswerable = [not r.answerable for r in results]
+    levels = sorted({r.confidence for r in results if r.confidence is not None})
+    points = []
+    for t in [float("-inf"), *levels, float("inf")]:
+        refused = [r.refused or (r.confidence is not None and r.confidence < t) for r in results]
+        p, rec = m.refusal_precision(refused, unanswerable), m.refusal_recall(refused, unanswerable)
+        if p is not None and rec is not None:
+            points.append((t, p, rec))
+    return points
 
 
 def grounded(answer: Answer) -> bool:
@@ -359,6 +374,7 @@ def _run_question(pipeline: Pipeline, q: Question, config: Config, k: int) -> Qu
         r.timings = {"total": (time.perf_counter() - started) * 1000}
         return r
     r.answer, r.refused, r.mode = answer.text, answer.refused, answer.mode
+    r.confidence = answer.confidence
     r.citations = [{"doc_id": c.doc_id, "text": c.text} for c in answer.citations]
     r.context = [{"doc_id": c.doc_id, "text": c.text} for c in answer.context]
     r.timings = dict(answer.timings)

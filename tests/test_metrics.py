@@ -363,3 +363,22 @@ def test_failure_kind_locates_where_an_answer_went_wrong() -> None:
     )
     assert _q("u", [], [], answer="Paris", mode="quoted").failure == "answered (quoted)"
     assert _q("v", [], [], refused=True).failure is None
+
+
+def test_refusal_curve_starts_at_the_operating_point_and_trades_precision() -> None:
+    from evals.runner import QuestionResult, refusal_curve
+
+    def q(gold: list[str], refused: bool, confidence: float | None) -> QuestionResult:
+        return QuestionResult("q", "?", gold, [], refused=refused, confidence=confidence)
+
+    results = [
+        q([], True, None),  # refused, rightly
+        q([], False, 0.2),  # answered with low confidence, should refuse
+        q(["x"], False, 0.9),  # answered, confidently
+        q(["x"], False, 0.5),
+    ]
+    curve = refusal_curve(results)
+    assert curve[0][1:] == (1.0, 0.5)  # what the pipeline did
+    at_half = next(p for p in curve if p[0] == 0.5)  # refuse below 0.5: catches the 0.2 one
+    assert at_half[1:] == (1.0, 1.0)
+    assert curve[-1][1] == 0.5  # refusing everything: half were answerable
