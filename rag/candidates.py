@@ -149,6 +149,10 @@ def _spans(doc, kind: AnswerType):  # type: ignore[no-untyped-def]
         covered.update(range(ent.start, ent.end))
         if not kind.labels or ent.label_ in kind.labels:
             yield ent, ent.label_, kind.match(ent.label_) * _counts(ent, kind)
+        elif "MONEY" in kind.labels and ent.label_ in {"CARDINAL", "QUANTITY"}:
+            money = _with_currency(doc, ent)  # the small NER often leaves out "euros"
+            if money is not None:
+                yield money, "MONEY", kind.match("MONEY")
     if kind.numeric and kind.labels & COUNT:
         for tok in doc:  # a bare figure the NER missed ("with 12,500 books")
             if tok.like_num and tok.i not in covered:
@@ -166,6 +170,23 @@ def _spans(doc, kind: AnswerType):  # type: ignore[no-untyped-def]
         if kind.labels and not match:  # "which country": a place, or a phrase about a country
             continue
         yield words, "NP", match
+
+
+_CURRENCY_WORDS = frozenset(
+    "dollar euro pound yen yuan rupee franc ruble rouble peso won real rand krona".split()
+)
+_CURRENCY_SIGNS = frozenset("$£€¥₹")
+
+
+def _with_currency(doc, ent):  # type: ignore[no-untyped-def]
+    """The figure with the currency beside it ("48 million euros"), or None."""
+    after = doc[ent.end] if ent.end < len(doc) else None
+    before = doc[ent.start - 1] if ent.start > 0 else None
+    if after is not None and after.lemma_.lower() in _CURRENCY_WORDS:
+        return doc[ent.start : ent.end + 1]
+    if before is not None and before.text in _CURRENCY_SIGNS:
+        return doc[ent.start - 1 : ent.end]
+    return None
 
 
 def _counts(span, kind: AnswerType) -> float:  # type: ignore[no-untyped-def]

@@ -140,3 +140,13 @@ def test_the_packaged_language_model_is_the_pinned_one() -> None:
     meta = nlp.load().meta
     assert meta["lang"] == "en" and meta["version"] == "3.8.0"
     assert {"ner", "parser", "lemmatizer"} <= set(nlp.load().pipe_names)
+
+
+def test_a_sum_of_money_is_the_figure_with_its_currency() -> None:
+    q = "How much will the Orvana bridge cost?"
+    bridge = "The council approved the Orvana bridge, a project that will cost 48 million euros."
+    found = rank(extract(q, answer_type(q), [Scored(1, bridge, 1.0)]), Weights())
+    assert found[0].text == "48 million euros"
+    # a figure without a currency does not answer "how much money"
+    plain = "The council approved the Orvana bridge, with 48 million visitors expected."
+    assert extract(q, answer_type(q), [Scored(1, plain, 1.0)]) == []
