@@ -241,11 +241,16 @@ class IndexStats:
 
 @dataclass(frozen=True)
 class DateSourceFilter:
-    """Restricts search to articles by date range (inclusive, ISO) and source names."""
+    """Restricts search to articles by date range (inclusive, ISO) and source names.
+
+    `as_of` drops articles dated after that day (undated ones stay: nothing shows they
+    came later), while `date_to` keeps only dated articles up to that day.
+    """
 
     date_from: str | None = None
     date_to: str | None = None
     sources: tuple[str, ...] = ()
+    as_of: str | None = None
 
     def sql(self) -> tuple[str, list[Any]]:
         clauses, params = [], []
@@ -255,13 +260,16 @@ class DateSourceFilter:
         if self.date_to:
             clauses.append("d.date <= ?")
             params.append(self.date_to)
+        if self.as_of:
+            clauses.append("(d.date IS NULL OR d.date <= ?)")
+            params.append(self.as_of)
         if self.sources:
             clauses.append(f"d.source IN ({','.join('?' * len(self.sources))})")
             params.extend(self.sources)
         return " AND ".join(clauses), params
 
     def __bool__(self) -> bool:
-        return bool(self.date_from or self.date_to or self.sources)
+        return bool(self.date_from or self.date_to or self.sources or self.as_of)
 
 
 def content_hash(doc: Document) -> str:

@@ -39,6 +39,10 @@ from rag.ground import (
 from rag.types import Citation, Mode
 
 REFUSAL = "The indexed articles don't contain an answer to this question."
+NO_ARTICLE_IN_FILTERS = (
+    "No article in the chosen dates or sources; "
+    "widen the date range, the as-of date or the sources."
+)
 
 # Measured on SmolLM2-135M: a one-line instruction and a bare "Question:" get short copied
 # phrases; worked examples in the prompt get copied back verbatim instead.

@@ -211,15 +211,23 @@ class OpenAIGenerator:
 
 
 def _stop_at(pieces: Iterator[str], stop: list[str]) -> Iterator[str]:
-    """Cuts a stream at the first stop string (transformers has no string stops)."""
-    text = ""
+    """Cuts a stream at the first stop string (transformers has no string stops). Text that
+    could be the start of a stop string is held back until the next piece decides, since a
+    stop string can span two pieces."""
+    text, sent = "", 0
     for piece in pieces:
         text += piece
-        cut = min((text.find(s) for s in stop if s in text), default=-1)
+        cut = min((i for i in (text.find(s) for s in stop) if i >= 0), default=-1)
         if cut >= 0:
-            yield piece[: len(piece) - (len(text) - cut)]
+            if cut > sent:
+                yield text[sent:cut]
             return
-        yield piece
+        hold = max((n for s in stop for n in range(1, len(s)) if text.endswith(s[:n])), default=0)
+        if len(text) - hold > sent:
+            yield text[sent : len(text) - hold]
+            sent = len(text) - hold
+    if len(text) > sent:
+        yield text[sent:]
 
 
 def load_generator(

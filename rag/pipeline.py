@@ -19,12 +19,20 @@ from embeddings.errors import IngestError
 from embeddings.index import DateSourceFilter, Index, IndexStats, IngestReport
 from embeddings.loaders import Skipped, load_paths
 from embeddings.types import Document
-from rag.answerers import REFUSAL, AnswererName, Draft, Focus, Model, make_answerer
+from rag.answerers import (
+    NO_ARTICLE_IN_FILTERS,
+    REFUSAL,
+    AnswererName,
+    Draft,
+    Focus,
+    Model,
+    make_answerer,
+)
 from rag.context import Sentence, select_sentences
 from rag.errors import InvalidQuestionError
 from rag.followup import rewrite_question
 from rag.generate import Generator, load_generator
-from rag.retrieve import RETRIEVERS, Retriever, parse_date
+from rag.retrieve import RETRIEVERS, Retriever, parse_date, with_as_of
 from rag.text import strip_injection
 from rag.types import Answer, Citation
 
@@ -268,6 +276,9 @@ class Pipeline:
         run = _Run(question)
         focus = self.focus(question, k=k, as_of=as_of, filters=filters, retriever=retriever)
         run.timings.update(focus.timings)
+        if focus.filtered_out:  # the filters, not the articles' content, left nothing
+            yield self._finish(run, Draft(NO_ARTICLE_IN_FILTERS, "refused"), [])
+            return
         if answerer != AnswererName.GENERATIVE and not focus.relevant:
             yield self._finish(run, Draft(REFUSAL, "refused"), focus.context)
             return
@@ -322,8 +333,14 @@ class Pipeline:
         ]
         relevance = max((s.relevance for s in ranked), default=0.0)
         timings["select"] = (time.perf_counter() - t) * 1000
+        filtered_out = not hits and self.index.allowed_ids(with_as_of(flt, as_of_date)) == []
         return Focused(
-            ask_text, context, relevance, relevance >= self.settings.min_relevance, timings
+            ask_text,
+            context,
+            relevance,
+            relevance >= self.settings.min_relevance,
+            timings,
+            filtered_out and len(self.index) > 0,
         )
 
     @staticmethod
@@ -351,6 +368,7 @@ class Focused:
     relevance: float  # of the best sentence: cosine + weighted term overlap
     relevant: bool  # relevance reaches Settings.min_relevance
     timings: dict[str, float] = field(default_factory=dict)
+    filtered_out: bool = False  # date/source filters or as_of excluded every article
 
 
 def _as_date(value: str | dt.date | None) -> dt.date | None:

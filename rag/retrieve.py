@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import math
 from dataclasses import dataclass
@@ -38,7 +39,8 @@ def parse_date(value: str | dt.date | None) -> dt.date | None:
 
 
 def recency_weight(doc_date: str | None, as_of: dt.date) -> float:
-    """Favours articles from the days just before `as_of`; later ones can't be meant."""
+    """Favours articles from the days just before `as_of` (later ones are filtered out
+    before ranking; the 0.5 only applies if a caller ranks them anyway)."""
     if not doc_date:
         return 1.0
     try:
@@ -48,6 +50,12 @@ def recency_weight(doc_date: str | None, as_of: dt.date) -> float:
     if age < 0:
         return 0.5
     return 1.0 + math.exp(-age / 7.0)
+
+
+def with_as_of(flt: DateSourceFilter | None, as_of: dt.date | None) -> DateSourceFilter:
+    """`flt` that also drops articles dated after `as_of`: "as of" means as known that day."""
+    flt = flt or DateSourceFilter()
+    return dataclasses.replace(flt, as_of=as_of.isoformat()) if as_of is not None else flt
 
 
 def rrf(rankings: list[list[int]]) -> dict[int, float]:
@@ -74,7 +82,7 @@ class Retriever:
     ) -> list[Hit]:
         if mode not in RETRIEVERS:
             raise ValueError(f"retriever must be one of {', '.join(RETRIEVERS)}, not {mode!r}")
-        flt = filters or DateSourceFilter()
+        flt = with_as_of(filters, as_of)
         depth = max(4 * k, 30)
         dense: dict[int, float] = {}
         lexical: dict[int, float] = {}

@@ -157,13 +157,23 @@ def test_first_load_examples_empty_question_bad_date_and_refusal(tab: Tab) -> No
     page.locator("#rag-from textarea, #rag-from input").first.fill("last week")
     page.locator("#rag-question textarea").fill(VACCINE_Q)
     page.locator("#rag-ask").click()
-    page.locator("#rag-notice").get_by_text("From date must look like").wait_for(timeout=10_000)
+    page.locator("#rag-notice").get_by_text("From date must be a real date").wait_for(
+        timeout=10_000
+    )
     page.locator("#rag-from textarea, #rag-from input").first.fill("")
 
+    page.locator("#rag-status").get_by_text("Models ready").wait_for(timeout=60_000)
     refusal = tab.ask("What is the capital of Peru?")
     assert "Not answered" in refusal.inner_text()
-    assert "Closest passages looked at" in refusal.inner_text()
-    assert refusal.locator(".rag-card mark").count() >= 1
+    assert "not enough to answer" in refusal.inner_text()
+    # the closest passages are shown, but nothing in them reads as support
+    assert refusal.locator(".rag-card.rag-near").count() >= 1
+    assert refusal.locator(".rag-card mark, .rag-n").count() == 0
+
+    page.locator("#rag-asof textarea, #rag-asof input").first.fill("2021-12-01")
+    before = tab.ask(VACCINE_Q)
+    assert "No article in the chosen dates" in before.inner_text()
+    page.locator("#rag-asof textarea, #rag-asof input").first.fill("")
 
 
 def test_vaccine_answer_streams_and_cites_then_follow_up(tab: Tab) -> None:
@@ -214,6 +224,8 @@ def test_upload_articles_then_ask_about_them_and_delete(tab: Tab, tmp_path: Path
     page = tab.page
     files = [tmp_path / "orvana bridge.txt"]
     files[0].write_text(BRIDGE_ARTICLE, encoding="utf-8")
+    hidden = tmp_path / ".notes.txt"  # a dot-named file must not sink the batch
+    hidden.write_bytes(b"\xff\xfe not UTF-8 \x00")
     # Nine more seed-sized articles: the "ten uploads" the UI must handle quickly.
     seed = next((Path(__file__).resolve().parent.parent / "seeds").glob("*.txt")).read_text()
     for i in range(9):
@@ -223,9 +235,10 @@ def test_upload_articles_then_ask_about_them_and_delete(tab: Tab, tmp_path: Path
         f.write_text(text.replace("330 million", f"{400 + i} million"), encoding="utf-8")
         files.append(f)
     started = time.perf_counter()
-    summary = tab.upload(files)
+    summary = tab.upload([hidden, *files])
     elapsed = time.perf_counter() - started
     assert "Added 10" in summary, summary
+    assert "notes.txt: " in summary and "skipped 1" in summary, summary
     assert "Orvana" in summary
     assert elapsed < 30, f"uploading ten articles took {elapsed:.1f}s"
     page.locator("#rag-stats").get_by_text(re.compile(r"\b11\b")).wait_for(timeout=10_000)
@@ -239,7 +252,11 @@ def test_upload_articles_then_ask_about_them_and_delete(tab: Tab, tmp_path: Path
     page.locator("#rag-docs input").fill("Orvana")
     page.get_by_role("option", name=re.compile("Orvana")).first.click()
     page.locator("#rag-delete").click()
+    page.locator("#rag-deleted").get_by_text("cannot be undone").wait_for(timeout=10_000)
+    assert page.locator("#rag-stats").get_by_text(re.compile(r"\b11\b")).count() == 1
+    page.locator("#rag-confirm-yes").click()
     page.locator("#rag-deleted").get_by_text("Deleted").wait_for(timeout=30_000)
+    assert page.locator("#rag-summary .rag-summary").count() == 0  # the old "Added" is gone
     page.locator("#rag-stats").get_by_text(re.compile(r"\b10\b")).wait_for(timeout=10_000)
     again = tab.ask("How much did the Orvana bridge cost?")
     assert "48 million euros" not in again.inner_text()
@@ -302,11 +319,33 @@ def test_gradio_client_api_answers_concurrent_users(app_url: str) -> None:
 
 
 def test_auth_is_required_when_configured(ui_pipeline: Pipeline, tmp_path: Path) -> None:
-    demo = build_app(ui_pipeline, upload_dir=Path(ui_pipeline.stats().path) / "uploads")
+    from rag.ui import Access
+
+    uploads = Path(ui_pipeline.stats().path) / "uploads"
+    demo = build_app(ui_pipeline, upload_dir=uploads, access=Access(login=True))
     url = serve(demo, port=_free_port(), auth=("reader", "s3cret"))
     try:
         with pytest.raises(urllib.error.HTTPError) as err:
             urllib.request.urlopen(url + "config", timeout=10)
+        assert err.value.code in (401, 403)
+        # The upload and delete handlers are hidden from the API page but reachable through
+        # the queue: without a login they must refuse too.
+        for fn_index in range(12):
+            body = json.dumps({"data": [[]], "fn_index": fn_index, "session_hash": "x"})
+            join = urllib.request.Request(
+                url + "gradio_api/queue/join",
+                data=body.encode(),
+                headers={"Content-Type": "application/json"},
+                method="POST",
+            )
+            with pytest.raises(urllib.error.HTTPError) as err:
+                urllib.request.urlopen(join, timeout=10)
+            assert err.value.code in (401, 403)
+        with pytest.raises(urllib.error.HTTPError) as err:
+            urllib.request.urlopen(
+                urllib.request.Request(url + "gradio_api/upload", data=b"x", method="POST"),
+                timeout=10,
+            )
         assert err.value.code in (401, 403)
 
         def login(password: str) -> Any:
@@ -362,32 +401,33 @@ def test_safe_filename_cannot_leave_the_folder(name: str, expected: str) -> None
 
 
 def test_uploads_are_filtered_and_stored_inside_the_upload_dir(tmp_path: Path) -> None:
-    from rag.ui import _store_uploads
+    from rag.ui import UploadStore
 
-    incoming = tmp_path / "in"
-    incoming.mkdir()
-    upload_dir = tmp_path / "index" / "uploads"
+    store = UploadStore(tmp_path / "index" / "uploads", max_bytes=1024)
 
-    class Upload:  # what Gradio hands over: a temp path plus the browser-supplied name
-        def __init__(self, name: str, orig: str, data: bytes) -> None:
-            self.name = str(incoming / name)
-            Path(self.name).write_bytes(data)
-            self.orig_name = orig
+    def upload(name: str, orig: str, data: bytes) -> dict[str, str]:
+        # what Gradio hands over: a temp path under .incoming plus the browser-supplied name
+        (store.incoming / name).mkdir()
+        path = store.incoming / name / "f"
+        path.write_bytes(data)
+        return {"path": str(path), "orig_name": orig}
 
-    files = [
-        Upload("1", "../../outside.txt", b"text one"),
-        Upload("2", "outside.txt", b"text two"),  # same cleaned name, other content
-        Upload("3", "virus.exe", b"MZ"),
-        Upload("4", "big.txt", b"x" * 2048),
-        Upload("5", "empty.md", b""),
+    payload = [
+        upload("1", "../../outside.txt", b"text one"),
+        upload("2", "outside.txt", b"text two"),  # same cleaned name, other content
+        upload("3", "virus.exe", b"MZ"),
+        upload("4", "big.txt", b"x" * 2048),
+        upload("5", "empty.md", b""),
     ]
-    result = _store_uploads(files, upload_dir, max_bytes=1024)
+    uploads, refused = store.uploads(payload)
+    saved, skipped = store.store(uploads)
 
-    assert next(p.name for p in result.saved) == "outside.txt"
-    assert len(result.saved) == 2 and len({p.name for p in result.saved}) == 2
-    assert all(p.parent == upload_dir.resolve() for p in result.saved)
+    assert refused == []
+    assert saved[0][0].name == "outside.txt"
+    assert len(saved) == 2 and len({p.name for p, _ in saved}) == 2
+    assert all(p.parent == store.root for p, _ in saved)
     assert not (tmp_path / "outside.txt").exists()
-    reasons = dict(result.skipped)
+    reasons = dict(skipped)
     assert "not accepted" in reasons["virus.exe"]
     assert "larger than" in reasons["big.txt"]
     assert "empty" in reasons["empty.md"]
@@ -454,7 +494,7 @@ def test_rendered_cards_escape_article_text(ui_pipeline: Pipeline) -> None:
     )
     html_out = render_answer(
         Answer(question="q", text="<script>x</script> [1]", refused=False, citations=[cite]),
-        ui_pipeline,
+        lambda doc_id: None,
     )
     assert "<script>" not in html_out and "<img" not in html_out and "<b>T" not in html_out
     assert "javascript:" not in html_out
