@@ -18,7 +18,7 @@ import pytest
 from rag.pipeline import Pipeline
 from rag.types import Answer, Citation
 from rag.ui import Access, Handlers, UploadStore, WarmUp, render_answer
-from rag.ui.app import ask_kwargs
+from rag.ui.inputs import ask_kwargs
 from rag.ui.render import render_loading
 
 VACCINE_Q = "How many vaccine doses has the US delivered abroad?"

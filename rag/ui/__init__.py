@@ -6,7 +6,8 @@
 - `server`: options, warm-up and the server's lifetime (`run` is the CLI entry point).
 """
 
-from rag.ui.app import EXAMPLE_QUESTIONS, Access, Handlers, build_app
+from rag.ui.app import EXAMPLE_QUESTIONS, Handlers, build_app
+from rag.ui.inputs import Access
 from rag.ui.render import render_answer
 from rag.ui.server import WarmUp, configure_parser, parse_auth, run, serve
 from rag.ui.uploads import ALLOWED_SUFFIXES, UploadStore, safe_filename

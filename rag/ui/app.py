@@ -11,8 +11,6 @@ import os
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
-from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -20,6 +18,7 @@ from rag.errors import InvalidQuestionError, RagError
 from rag.followup import rewrite_question
 from rag.pipeline import check_history
 from rag.ui import render
+from rag.ui.inputs import MAX_K, Access, ask_kwargs
 from rag.ui.uploads import ALLOWED_SUFFIXES, UploadStore
 
 if TYPE_CHECKING:
@@ -28,61 +27,14 @@ if TYPE_CHECKING:
     from rag.pipeline import Pipeline
     from rag.ui.server import WarmUp
 
-__all__ = ["EXAMPLE_QUESTIONS", "Access", "Handlers", "ask_kwargs", "build_app"]
+__all__ = ["EXAMPLE_QUESTIONS", "Handlers", "build_app"]
 
 EXAMPLE_QUESTIONS = (
     "How many vaccine doses has the US delivered abroad?",
     "What did Blinken say about US allies?",
     "Why were there tensions with China?",
 )
-MAX_K = 10  # the slider's range; the Python API allows more
 log = logging.getLogger("rag.ui")
-
-
-@dataclass(frozen=True)
-class Access:
-    """Who may change the index from the UI: `login` means a logged-in user is required
-    (`--auth`); `changes=False` turns adding and deleting off altogether."""
-
-    login: bool = False
-    changes: bool = True
-
-
-def _check_date(value: object, label: str) -> str | None:
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        raise InvalidQuestionError(f"{label} must be a YYYY-MM-DD string.")
-    value = value.strip()
-    if not value:
-        return None
-    try:
-        if len(value) != 10:
-            raise ValueError
-        date.fromisoformat(value)
-    except ValueError:
-        raise InvalidQuestionError(f"{label} must be a real date like 2021-12-31.") from None
-    return value
-
-
-def ask_kwargs(k: object, date_from: object, date_to: object, as_of: object) -> dict[str, Any]:
-    """The UI's and the API's inputs as `Pipeline.stream` keywords, or InvalidQuestionError
-    with a one-line reason (never a silent default for a bad value)."""
-    if isinstance(k, float) and k.is_integer():
-        k = int(k)
-    if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= MAX_K:
-        raise InvalidQuestionError(f"k (passages to use) must be a whole number from 1 to {MAX_K}.")
-    d_from = _check_date(date_from, "From date")
-    d_to = _check_date(date_to, "To date")
-    if d_from and d_to and d_from > d_to:
-        raise InvalidQuestionError("The From date is after the To date.")
-    kwargs: dict[str, Any] = {"k": k}
-    if d_from or d_to:
-        kwargs["filters"] = {"date_from": d_from, "date_to": d_to}
-    a = _check_date(as_of, "As-of date")
-    if a:
-        kwargs["as_of"] = a
-    return kwargs
 
 
 class Handlers:
@@ -94,12 +46,12 @@ class Handlers:
         uploads: UploadStore,
         *,
         warm_up: WarmUp | None = None,
-        access: Access = Access(),  # frozen: a shared default is safe
+        access: Access | None = None,
     ) -> None:
         self.pipeline = pipeline
         self.uploads = uploads
         self.warm_up = warm_up
-        self.access = access
+        self.access = access or Access()
         self._ingest_lock = threading.Lock()
 
     # ---- questions -----------------------------------------------------------------------
@@ -294,7 +246,7 @@ def build_app(
     upload_dir: Path,
     max_upload_mb: int = 10,
     warm_up: WarmUp | None = None,
-    access: Access = Access(),  # frozen: a shared default is safe
+    access: Access | None = None,
 ) -> gr.Blocks:
     """The whole UI. Uploads land in `upload_dir` (inside the index directory); Gradio's own
     temporary copies go to `upload_dir/.incoming`, so nothing a user sends is written
@@ -305,6 +257,7 @@ def build_app(
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     import gradio as gr
 
+    access = access or Access()
     h = Handlers(pipeline, uploads, warm_up=warm_up, access=access)
 
     def pick_example(evt: gr.SelectData) -> str:

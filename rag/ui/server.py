@@ -155,7 +155,8 @@ def _check_args(args: argparse.Namespace) -> tuple[tuple[str, str] | None, str, 
 
 def run(args: argparse.Namespace) -> int:
     """`rag ui`: serve until interrupted. Errors are one line on stderr."""
-    from rag.ui.app import Access, build_app
+    from rag.ui.app import build_app
+    from rag.ui.inputs import Access
 
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
