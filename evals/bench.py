@@ -1,8 +1,12 @@
-"""Performance benchmark: `python -m evals.bench [--quick] [--json]`.
+"""Performance benchmark: `python -m evals.bench [--quick] [--large] [--json]`.
 
 Measures what the README reports: warm `ask()` latency and time to first streamed token on
-the seed, a fresh process's first answer, retrieval latency at 100,000 chunks, and ingest
-throughput next to the embedder's raw speed. Timings are reported, never asserted.
+the seed (with the time per stage), a fresh process's first answer, retrieval latency at
+100,000 chunks, and ingest throughput. Beside each figure it measures the raw limit of the
+part underneath on the same machine — llama.cpp's prompt and generation tokens/s, the
+embedder's sentences/s, FAISS search alone — and prints the ratio, so a regression shows as
+a ratio rather than as a noisy absolute. `--large` adds the million-chunk vector search
+(evals/ann_bench.py). Timings are reported, never asserted.
 """
 
 from __future__ import annotations
@@ -47,6 +51,7 @@ def pct(values: list[float], q: float) -> float:
 
 def bench_warm(pipeline: Pipeline, rounds: int) -> dict[str, float]:
     totals, first_tokens = [], []
+    stages: dict[str, list[float]] = {}
     pipeline.ask(SEED_QUESTIONS[0])  # warm-up
     for _ in range(rounds):
         for q in SEED_QUESTIONS:
@@ -57,14 +62,56 @@ def bench_warm(pipeline: Pipeline, rounds: int) -> dict[str, float]:
                     first = time.perf_counter() - start  # a token, or a refusal's answer
                 if isinstance(item, Answer):
                     totals.append((time.perf_counter() - start) * 1000)
+                    for stage, ms in item.timings.items():
+                        stages.setdefault(stage, []).append(ms)
             first_tokens.append((first or 0) * 1000)
-    return {
+    out = {
         "ask_p50_ms": statistics.median(totals),
         "ask_p95_ms": pct(totals, 95),
         "first_token_p50_ms": statistics.median(first_tokens),
         "first_token_p95_ms": pct(first_tokens, 95),
         "questions": len(totals),
     }
+    out.update({f"stage_{k}_p50_ms": statistics.median(v) for k, v in stages.items()})
+    return out
+
+
+def bench_parts(pipeline: Pipeline, embedder: Embedder) -> dict[str, float]:
+    """The raw limits underneath: what llama.cpp and the embedder do on their own here."""
+    from rag.answerers import build_messages
+    from rag.generate import LlamaCppGenerator
+
+    out: dict[str, float] = {}
+    gen = pipeline.generator
+    if isinstance(gen, LlamaCppGenerator):
+        focus = pipeline.focus(SEED_QUESTIONS[0])
+        messages = build_messages(focus.question, focus.context)
+        llm = gen.llm
+        tokens = llm.tokenize(
+            "\n".join(m["content"] for m in messages).encode(), add_bos=True, special=True
+        )
+        gen._set_threads()
+        reads = []
+        for _ in range(3):
+            llm.reset()
+            start = time.perf_counter()
+            llm.eval(tokens)
+            reads.append(time.perf_counter() - start)
+        out["llama_prompt_tokens"] = len(tokens)
+        out["llama_prompt_tok_per_s"] = len(tokens) / statistics.median(reads)
+        start = time.perf_counter()
+        n = 0
+        for _ in llm.generate(tokens, temp=0.0, top_k=1, reset=False):
+            n += 1
+            if n == 32:
+                break
+        out["llama_gen_tok_per_s"] = n / (time.perf_counter() - start)
+    sentences = [s for s in (SEEDS_DIR.glob("*.txt").__next__().read_text().split(". ")) if s]
+    batch = (sentences * (256 // max(1, len(sentences)) + 1))[:256]
+    start = time.perf_counter()
+    embedder.encode(batch)
+    out["embedder_sentences_per_s"] = len(batch) / (time.perf_counter() - start)
+    return out
 
 
 def bench_cold(index_dir: Path, runs: int) -> dict[str, float]:
@@ -152,10 +199,17 @@ def bench_scale(embedder: Embedder, n_chunks: int, workdir: Path) -> dict[str, f
         start = time.perf_counter()
         pipeline.retrieve(q, k=5)
         times.append((time.perf_counter() - start) * 1000)
+    vectors = embedder.encode(questions)
+    raw = []
+    for v in vectors:
+        start = time.perf_counter()
+        pipeline.index.dense_search(v, 30, None)
+        raw.append((time.perf_counter() - start) * 1000)
     return {
         "chunks": len(pipeline.index),
         "retrieve_p50_ms": statistics.median(times),
         "retrieve_p95_ms": pct(times, 95),
+        "faiss_search_p50_ms": statistics.median(raw),
         "build_s_random_vectors": build_s,
     }
 
@@ -182,10 +236,27 @@ def bench_ingest(embedder: Embedder, n_docs: int, workdir: Path) -> dict[str, fl
     }
 
 
+def ratios(r: dict[str, dict[str, float]]) -> dict[str, float]:
+    """Each figure over the raw limit beneath it (1.0 = no overhead at all)."""
+    parts, warm = r["parts"], r["warm_seed"]
+    out = {
+        "ingest_over_embedder": r["ingest"]["ingest_chunks_per_s"]
+        / parts["embedder_sentences_per_s"],
+        "retrieve_over_faiss": r["scale"]["retrieve_p50_ms"] / r["scale"]["faiss_search_p50_ms"],
+    }
+    if "llama_prompt_tok_per_s" in parts:
+        read_ms = 1000 * parts["llama_prompt_tokens"] / parts["llama_prompt_tok_per_s"]
+        out["ask_over_prompt_read"] = warm["ask_p50_ms"] / read_ms
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m evals.bench", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="smaller sizes, fewer rounds")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument(
+        "--large", action="store_true", help="also the million-chunk search (several minutes)"
+    )
     args = parser.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     results: dict[str, dict[str, float]] = {}
@@ -199,6 +270,12 @@ def main(argv: list[str] | None = None) -> int:
         results["cold_process"] = bench_cold(work / "seed", 1 if args.quick else 3)
         results["scale"] = bench_scale(embedder, 10_000 if args.quick else 100_000, work)
         results["ingest"] = bench_ingest(embedder, 20 if args.quick else 100, work)
+        results["parts"] = bench_parts(seed_pipeline, embedder)
+    results["ratios"] = ratios(results)
+    if args.large:
+        from evals.ann_bench import bench_million
+
+        results["large"] = bench_million()
     if args.json:
         print(json.dumps(results, indent=2))
     else:
