@@ -30,7 +30,7 @@ ARTICLE = (
 
 
 def chunk_ids(index: Index, doc_id: str) -> list[int]:
-    return [r[0] for r in index.db.execute("SELECT id FROM chunks WHERE doc_id=?", (doc_id,))]
+    return index.chunk_ids(doc_id)
 
 
 def test_reingest_unchanged_changes_nothing(fresh_index_dir: Path, make_pipeline) -> None:
