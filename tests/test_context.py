@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from embeddings.embedder import Embedder
-from embeddings.types import ChunkRecord
+from embeddings.index import ChunkRecord
 from rag.context import (
     ACRONYM_BONUS,
     TYPE_BONUS,
