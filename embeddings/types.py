@@ -31,3 +31,57 @@ class Chunk:
     start: int
     end: int
     ordinal: int  # position of the chunk within its article
+
+
+@dataclass(frozen=True)
+class ChunkRecord:
+    """A chunk with the metadata of its article, as retrieval returns it."""
+
+    id: int
+    doc_id: str
+    ordinal: int
+    start: int
+    end: int
+    text: str
+    title: str
+    date: str | None
+    source: str | None
+    url: str | None
+
+
+@dataclass(frozen=True)
+class IndexStats:
+    documents: int
+    chunks: int
+    updated_at: str | None
+    path: str
+
+
+@dataclass(frozen=True)
+class DateSourceFilter:
+    """Restricts search to articles by date range (inclusive, ISO) and source names.
+
+    `as_of` drops articles dated after that day (undated ones stay: nothing shows they
+    came later), while `date_to` keeps only dated articles up to that day.
+    """
+
+    date_from: str | None = None
+    date_to: str | None = None
+    sources: tuple[str, ...] = ()
+    as_of: str | None = None
+
+    def __bool__(self) -> bool:
+        return bool(self.date_from or self.date_to or self.sources or self.as_of)
+
+
+@dataclass(frozen=True)
+class DocumentWrite:
+    """One article to (re)place in a store: its chunks in order and one vector per chunk.
+
+    `vectors` is a float32 array of shape (len(chunks), dim); the store assigns chunk ids.
+    """
+
+    document: Document
+    content_hash: str
+    chunks: tuple[Chunk, ...]
+    vectors: Any  # np.ndarray; typed loosely so this module stays free of numpy

@@ -11,7 +11,7 @@ import re
 from collections.abc import Iterator, Sequence
 
 from embeddings.chunking import split_sentences
-from embeddings.index import STOPWORDS
+from embeddings.text import STOPWORDS
 from rag.text import content_terms, numbers, stem, tokens
 from rag.types import Citation
 

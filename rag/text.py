@@ -8,7 +8,7 @@ from functools import lru_cache
 
 import snowballstemmer
 
-from embeddings.index import STOPWORDS
+from embeddings.text import STOPWORDS
 
 _TOKEN = re.compile(r"\d+(?:[.,]\d+)*|[^\W\d_]+(?:['’][^\W\d_]+)*", re.UNICODE)
 _STEMMER = snowballstemmer.stemmer("english")  # Porter2; FTS5 in the index uses Porter

@@ -1,4 +1,8 @@
-"""The index on disk: ids, idempotent re-ingest, replacement, deletion, atomicity, damage."""
+"""The index: ids, idempotent re-ingest, replacement, deletion, filters, atomicity, damage.
+
+Behaviour every backend shares runs on FAISS and on Milvus (milvus-lite, one file per test)
+through the `store` fixture, which sets RAG_STORE as a deployment would.
+"""
 
 from __future__ import annotations
 
@@ -15,7 +19,19 @@ import pytest
 
 from embeddings.errors import IndexUnavailableError
 from embeddings.index import Index
-from embeddings.types import Document
+from embeddings.store import StoreConfig
+from embeddings.types import DateSourceFilter, Document
+
+SEEDS = Path(__file__).parent.parent / "seeds"
+
+
+@pytest.fixture(params=["faiss", "milvus"])
+def store(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The backend under test, chosen the way a deployment chooses it: RAG_STORE."""
+    monkeypatch.setenv("RAG_STORE", request.param)
+    monkeypatch.delenv("RAG_MILVUS_URI", raising=False)  # milvus-lite in the test's folder
+    monkeypatch.delenv("RAG_MILVUS_COLLECTION", raising=False)
+    return str(request.param)
 
 
 def doc(doc_id: str, text: str, **kw: str) -> Document:
@@ -30,18 +46,26 @@ ARTICLE = (
 
 
 def chunk_ids(index: Index, doc_id: str) -> list[int]:
-    return [r[0] for r in index.db.execute("SELECT id FROM chunks WHERE doc_id=?", (doc_id,))]
+    return index.chunk_ids(doc_id)
 
 
-def test_reingest_unchanged_changes_nothing(fresh_index_dir: Path, make_pipeline) -> None:
-    pipeline = make_pipeline(fresh_index_dir)
-    before = (fresh_index_dir / "manifest.json").read_text()
-    report = pipeline.ingest([Path(__file__).parent.parent / "seeds"])
-    assert report.added == [] and report.updated == [] and len(report.unchanged) == 1
-    assert (fresh_index_dir / "manifest.json").read_text() == before
+def test_reingest_unchanged_changes_nothing(tmp_path: Path, store: str, make_pipeline) -> None:
+    pipeline = make_pipeline(tmp_path / "idx")
+    first = pipeline.ingest([SEEDS])
+    assert len(first.added) == 1 and first.chunks_added > 0
+    (doc_id,) = first.added
+    ids, stats = pipeline.index.chunk_ids(doc_id), pipeline.stats()
+    manifest = tmp_path / "idx" / "manifest.json"
+    before = manifest.read_text() if store == "faiss" else None
+    report = make_pipeline(tmp_path / "idx").ingest([SEEDS])
+    assert report.added == [] and report.updated == [] and report.unchanged == [doc_id]
+    assert report.chunks_added == 0
+    assert pipeline.index.chunk_ids(doc_id) == ids and pipeline.stats() == stats
+    if store == "faiss":
+        assert manifest.read_text() == before
 
 
-def test_changed_article_replaces_its_chunks(tmp_path: Path, make_pipeline) -> None:
+def test_changed_article_replaces_its_chunks(tmp_path: Path, store: str, make_pipeline) -> None:
     pipeline = make_pipeline(tmp_path / "idx")
     pipeline.ingest(documents=[doc("bridge", ARTICLE)])
     old = chunk_ids(pipeline.index, "bridge")
@@ -54,7 +78,7 @@ def test_changed_article_replaces_its_chunks(tmp_path: Path, make_pipeline) -> N
     assert "60 million" in hits[0].chunk.text
 
 
-def test_ids_are_never_reused_after_delete(tmp_path: Path, make_pipeline) -> None:
+def test_ids_are_never_reused_after_delete(tmp_path: Path, store: str, make_pipeline) -> None:
     pipeline = make_pipeline(tmp_path / "idx")
     pipeline.ingest(documents=[doc("a", ARTICLE), doc("b", "A second story about rain.")])
     seen = set(chunk_ids(pipeline.index, "a")) | set(chunk_ids(pipeline.index, "b"))
@@ -123,7 +147,7 @@ def test_kill_during_save_leaves_a_readable_index(tmp_path: Path, embedder) -> N
     assert index.stats().documents >= 1
 
 
-def test_filters_restrict_by_date_and_source(tmp_path: Path, make_pipeline) -> None:
+def test_filters_restrict_by_date_and_source(tmp_path: Path, store: str, make_pipeline) -> None:
     pipeline = make_pipeline(tmp_path / "idx")
     pipeline.ingest(
         documents=[
@@ -152,7 +176,9 @@ def test_filters_restrict_by_date_and_source(tmp_path: Path, make_pipeline) -> N
     assert pipeline.retrieve(q, k=2, as_of="2023-05-03")[0].doc_id == "new"
 
 
-def test_a_reader_picks_up_what_another_writer_committed(tmp_path: Path, embedder) -> None:
+def test_a_reader_picks_up_what_another_writer_committed(
+    tmp_path: Path, store: str, embedder
+) -> None:
     reader = Index(tmp_path / "ix", embedder)
     reader.refresh()  # nothing on disk yet
     assert len(reader) == 0
@@ -162,3 +188,46 @@ def test_a_reader_picks_up_what_another_writer_committed(tmp_path: Path, embedde
     Index(tmp_path / "ix", embedder).delete("bridge")
     reader.refresh()
     assert reader.document("bridge") is None
+
+
+def test_awkward_ids_and_sources_are_data_not_syntax(tmp_path: Path, store: str, embedder) -> None:
+    """Quotes, backslashes and accents reach the store's query language as plain values."""
+    index = Index(tmp_path / "ix", embedder)
+    odd_id, odd_source = 'story "7" \\ draft', "Le Monde d'Été"
+    index.ingest(
+        [
+            doc(odd_id, ARTICLE, source=odd_source, date="2024-01-02"),
+            doc("plain", "A second story about rain in the hills.", source="Herald"),
+        ]
+    )
+    assert index.document(odd_id) is not None and index.document(odd_id).text == ARTICLE
+    allowed = index.allowed_ids(DateSourceFilter(sources=(odd_source,)))
+    assert allowed and set(allowed) == set(index.chunk_ids(odd_id))
+    hits = index.lexical_search("bridge", 5, DateSourceFilter(sources=(odd_source,)))
+    assert hits and {index.chunks([h])[h].doc_id for h, _ in hits} == {odd_id}
+    assert index.delete(odd_id) is True
+    assert index.document(odd_id) is None and index.chunk_ids(odd_id) == []
+    assert [d.doc_id for d in index.documents()] == ["plain"]
+
+
+def test_long_articles_round_trip_whole(tmp_path: Path, store: str, embedder) -> None:
+    """An article longer than one Milvus VARCHAR (64 KiB) comes back character for character."""
+    text = " ".join(
+        f"Paragraph {i} about the harbour, the ferries and the tide." for i in range(1500)
+    )
+    assert len(text.encode()) > 65535
+    index = Index(tmp_path / "ix", embedder)
+    index.ingest([doc("long", text, title="Harbour")])
+    assert index.document("long") == Document("long", "Harbour", text)
+    assert index.stats().chunks == len(index.chunk_ids("long")) > 1
+
+
+def test_an_unknown_store_is_refused_with_the_choices() -> None:
+    with pytest.raises(IndexUnavailableError, match="RAG_STORE must be one of faiss, milvus"):
+        StoreConfig.from_env({"RAG_STORE": "qdrant"})
+
+
+def test_an_unreachable_milvus_server_is_one_clear_error(tmp_path: Path, embedder) -> None:
+    config = StoreConfig(kind="milvus", milvus_uri="http://127.0.0.1:9")  # discard port
+    with pytest.raises(IndexUnavailableError, match="Milvus"):
+        Index(tmp_path / "ix", embedder, config).stats()

@@ -1,0 +1,184 @@
+"""Articles, chunks and their BM25 table in one SQLite file (the FAISS backend's metadata)."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from embeddings.text import content_words
+from embeddings.types import ChunkRecord, DateSourceFilter, Document
+
+SCHEMA = """
+CREATE TABLE documents (
+    doc_id TEXT PRIMARY KEY, title TEXT NOT NULL, date TEXT, source TEXT, url TEXT,
+    path TEXT, text TEXT NOT NULL, content_hash TEXT NOT NULL
+);
+CREATE TABLE chunks (
+    id INTEGER PRIMARY KEY, doc_id TEXT NOT NULL REFERENCES documents(doc_id),
+    ordinal INTEGER NOT NULL, start INTEGER NOT NULL, end INTEGER NOT NULL, text TEXT NOT NULL
+);
+CREATE INDEX chunks_doc ON chunks(doc_id);
+CREATE INDEX documents_date ON documents(date);
+CREATE VIRTUAL TABLE chunks_fts USING fts5(text, tokenize='porter unicode61');
+"""
+
+_DOC_COLUMNS = "doc_id, title, text, date, source, url, path"
+
+
+def fts_query(text: str) -> str:
+    """An FTS5 OR-query of the content words, quoted so user text can't inject syntax."""
+    return " OR ".join(f'"{t}"' for t in content_words(text))
+
+
+def filter_sql(flt: DateSourceFilter) -> tuple[str, list[Any]]:
+    """A WHERE clause over `documents d` with its parameters."""
+    clauses: list[str] = []
+    params: list[Any] = []
+    if flt.date_from:
+        clauses.append("d.date >= ?")
+        params.append(flt.date_from)
+    if flt.date_to:
+        clauses.append("d.date <= ?")
+        params.append(flt.date_to)
+    if flt.as_of:
+        clauses.append("(d.date IS NULL OR d.date <= ?)")
+        params.append(flt.as_of)
+    if flt.sources:
+        clauses.append(f"d.source IN ({','.join('?' * len(flt.sources))})")
+        params.extend(flt.sources)
+    return " AND ".join(clauses), params
+
+
+def _marks(n: int) -> str:
+    return ",".join("?" * n)
+
+
+class ChunkTable:
+    """One SQLite connection over the schema above; callers hold the locks."""
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self.db = db
+
+    @classmethod
+    def new(cls, target: str | Path = ":memory:") -> ChunkTable:
+        db = sqlite3.connect(target, check_same_thread=False)
+        db.executescript(SCHEMA)
+        return cls(db)
+
+    @classmethod
+    def open_readonly(cls, path: Path) -> ChunkTable:
+        if not path.is_file():
+            raise FileNotFoundError(path)
+        return cls(sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False))
+
+    def copy_to(self, path: Path) -> ChunkTable:
+        """A writable copy in a new file (`sqlite3` online backup)."""
+        db = sqlite3.connect(path, check_same_thread=False)
+        self.db.backup(db)
+        return ChunkTable(db)
+
+    def finish(self) -> None:
+        """Leaves the file self-contained (no journal beside it) and closes it."""
+        self.db.execute("PRAGMA journal_mode=DELETE")
+        self.db.close()
+
+    def close(self) -> None:
+        self.db.close()
+
+    # ---- reading -------------------------------------------------------------------------
+
+    def count_chunks(self) -> int:
+        return int(self.db.execute("SELECT count(*) FROM chunks").fetchone()[0])
+
+    def count_documents(self) -> int:
+        return int(self.db.execute("SELECT count(*) FROM documents").fetchone()[0])
+
+    def content_hashes(self) -> dict[str, str]:
+        return dict(self.db.execute("SELECT doc_id, content_hash FROM documents"))
+
+    def document(self, doc_id: str) -> Document | None:
+        row = self.db.execute(
+            f"SELECT {_DOC_COLUMNS} FROM documents WHERE doc_id = ?", (doc_id,)
+        ).fetchone()
+        return Document(*row) if row else None
+
+    def documents(self) -> list[Document]:
+        rows = self.db.execute(
+            f"SELECT {_DOC_COLUMNS} FROM documents ORDER BY date DESC, title"
+        ).fetchall()
+        return [Document(*r) for r in rows]
+
+    def chunk_ids(self, doc_id: str) -> list[int]:
+        rows = self.db.execute("SELECT id FROM chunks WHERE doc_id=? ORDER BY id", (doc_id,))
+        return [r[0] for r in rows]
+
+    def chunks(self, ids: Sequence[int]) -> dict[int, ChunkRecord]:
+        rows = self.db.execute(
+            "SELECT c.id, c.doc_id, c.ordinal, c.start, c.end, c.text, d.title, d.date, "
+            "d.source, d.url FROM chunks c JOIN documents d USING (doc_id) "
+            f"WHERE c.id IN ({_marks(len(ids))})",
+            list(ids),
+        ).fetchall()
+        return {r[0]: ChunkRecord(*r) for r in rows}
+
+    def allowed_ids(self, flt: DateSourceFilter) -> list[int]:
+        where, params = filter_sql(flt)
+        rows = self.db.execute(
+            f"SELECT c.id FROM chunks c JOIN documents d USING (doc_id) WHERE {where}", params
+        ).fetchall()
+        return [r[0] for r in rows]
+
+    def doc_dates(self, ids: Sequence[int]) -> dict[int, str | None]:
+        rows = self.db.execute(
+            "SELECT c.id, d.date FROM chunks c JOIN documents d USING (doc_id) "
+            f"WHERE c.id IN ({_marks(len(ids))})",
+            list(ids),
+        ).fetchall()
+        return dict(rows)
+
+    def lexical_search(
+        self, query: str, k: int, flt: DateSourceFilter | None = None
+    ) -> list[tuple[int, float]]:
+        """BM25 over chunk text (FTS5, Porter stems); scores are positive, higher is better."""
+        match = fts_query(query)
+        if not match or k <= 0:
+            return []
+        sql = "SELECT rowid, -bm25(chunks_fts) FROM chunks_fts WHERE chunks_fts MATCH ?"
+        params: list[Any] = [match]
+        if flt:
+            where, extra = filter_sql(flt)
+            sql += (
+                " AND rowid IN (SELECT c.id FROM chunks c JOIN documents d USING (doc_id) "
+                f"WHERE {where})"
+            )
+            params += extra
+        sql += " ORDER BY bm25(chunks_fts) LIMIT ?"
+        params.append(k)
+        return [(int(r), float(s)) for r, s in self.db.execute(sql, params)]
+
+    # ---- writing (inside one transaction of the caller) ----------------------------------
+
+    def put_document(self, doc: Document, digest: str) -> None:
+        self.db.execute(
+            "INSERT INTO documents VALUES (?,?,?,?,?,?,?,?)",
+            (doc.doc_id, doc.title, doc.date, doc.source, doc.url, doc.path, doc.text, digest),
+        )
+
+    def put_chunks(self, rows: Iterable[tuple[int, str, int, int, int, str]]) -> None:
+        """Rows of (id, doc_id, ordinal, start, end, text)."""
+        rows = list(rows)
+        self.db.executemany("INSERT INTO chunks VALUES (?,?,?,?,?,?)", rows)
+        self.db.executemany(
+            "INSERT INTO chunks_fts(rowid, text) VALUES (?,?)", [(r[0], r[5]) for r in rows]
+        )
+
+    def remove_document(self, doc_id: str) -> list[int]:
+        """Deletes the article and its chunks; returns the chunk ids that were removed."""
+        ids = self.chunk_ids(doc_id)
+        if ids:
+            self.db.executemany("DELETE FROM chunks_fts WHERE rowid=?", [(i,) for i in ids])
+            self.db.execute("DELETE FROM chunks WHERE doc_id=?", (doc_id,))
+        self.db.execute("DELETE FROM documents WHERE doc_id=?", (doc_id,))
+        return ids
