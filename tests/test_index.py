@@ -114,9 +114,13 @@ WRITER = textwrap.dedent(
     from embeddings.embedder import Embedder
     from embeddings.index import Index
     from embeddings.types import Document
-    index = Index(sys.argv[1], Embedder())
+    embedder = Embedder()
+    embedder.encode(["warm up"])  # the model loads before the kills start, not during them
+    index = Index(sys.argv[1], embedder)
+    i = len(index.documents())
+    # one commit before the kills start: each later kill must keep at least this one
+    index.ingest([Document(f"d{i}", f"t{i}", f"Story number {i} about the harbour. " * 40)])
     print("ready", flush=True)
-    i = 0
     while True:
         i += 1
         index.ingest([Document(f"d{i}", f"t{i}", f"Story number {i} about the harbour. " * 40)])
