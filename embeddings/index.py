@@ -414,6 +414,11 @@ class Index:
             ).fetchall()
         return [Document(*r) for r in rows]
 
+    def chunk_counts(self) -> dict[str, int]:
+        """Chunks per article (`rag list`)."""
+        with self._lock:
+            return dict(self.db.execute("SELECT doc_id, count(*) FROM chunks GROUP BY doc_id"))
+
     def chunks(self, ids: Sequence[int]) -> dict[int, ChunkRecord]:
         if not ids:
             return {}

@@ -19,6 +19,7 @@ from embeddings.errors import IngestError
 from embeddings.index import DateSourceFilter, Index, IndexStats, IngestReport
 from embeddings.loaders import Skipped, load_paths
 from embeddings.types import Document
+from rag import nlp
 from rag.answerers import REFUSAL, AnswererName, Draft, Focus, Model, make_answerer
 from rag.context import Sentence, select_sentences
 from rag.errors import InvalidQuestionError
@@ -266,6 +267,9 @@ class Pipeline:
         if answerer not in ANSWERERS:
             raise InvalidQuestionError(f"answerer must be one of {', '.join(ANSWERERS)}")
         run = _Run(question)
+        t = time.perf_counter()
+        self.warm(answerer)  # a fresh process's model loading is its own stage, not "retrieve"
+        run.lap("load", t)
         focus = self.focus(question, k=k, as_of=as_of, filters=filters, retriever=retriever)
         run.timings.update(focus.timings)
         if answerer != AnswererName.GENERATIVE and not focus.relevant:
@@ -286,6 +290,14 @@ class Pipeline:
         run.lap("answer", t)
         assert draft is not None, "an answerer ends with a Draft"
         yield self._finish(run, draft, focus.context)
+
+    def warm(self, answerer: str = AnswererName.READER.value) -> None:
+        """Loads the models a question will use (once per process; later calls cost ~0)."""
+        _ = self.embedder.model
+        if answerer != AnswererName.EXTRACTIVE:
+            _ = self.generator
+        if answerer in (AnswererName.READER, AnswererName.GROUNDED):  # they type the question
+            nlp.load()
 
     def focus(
         self,
