@@ -113,6 +113,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
     from rag.types import Answer
 
     check_question(args.question)  # before loading any model
+    _check_index_exists(args)
     status = _loading_status(args)
     pipeline = _pipeline(args)
     kwargs = _ask_kwargs(args)
@@ -143,6 +144,7 @@ def _print_answer(answer) -> None:  # type: ignore[no-untyped-def]
 
 def cmd_chat(args: argparse.Namespace) -> int:
     """A terminal conversation: follow-ups are rewritten with the earlier turns, as in the UI."""
+    _check_index_exists(args)
     status = _loading_status(args)
     pipeline = _pipeline(args)
     kwargs = _ask_kwargs(args)

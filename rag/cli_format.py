@@ -46,7 +46,7 @@ class ProgressEmbedder(Embedder):
     GROUP = 256  # chunks per encode call: a bar update about every 5 s on 2 cores
 
     def encode(self, texts: Sequence[str], *, progress: bool = False) -> np.ndarray:
-        if not progress or len(texts) <= self.GROUP:
+        if not progress or not texts:
             return super().encode(texts)
         from tqdm import tqdm
 
