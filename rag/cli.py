@@ -6,7 +6,6 @@ Every error a user can cause ends as one line on stderr and a non-zero exit code
 from __future__ import annotations
 
 import argparse
-import importlib.metadata
 import json
 import logging
 import sys
@@ -14,6 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from rag.cli_options import option_parents, version
 from rag.errors import RagError
 
 if TYPE_CHECKING:
@@ -213,68 +213,10 @@ def cmd_stats(args: argparse.Namespace) -> int:
     return 0
 
 
-def _version() -> str:
-    try:
-        return importlib.metadata.version("rag-news")
-    except importlib.metadata.PackageNotFoundError:
-        return "unknown (not installed)"
-
-
-def _options() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser, argparse.ArgumentParser]:
-    """Parent parsers: the index, the answer model, and the question's search options."""
-    index = argparse.ArgumentParser(add_help=False)
-    index.add_argument(
-        "--index",
-        type=Path,
-        metavar="DIR",
-        help="index directory (default: $RAG_INDEX_DIR, else a per-user data folder); "
-        "it must exist, except for `rag ingest`, which creates it",
-    )
-    model = argparse.ArgumentParser(add_help=False)
-    model.add_argument(
-        "--generator",
-        choices=["llama-cpp", "transformers", "openai"],
-        help="answer model backend (default: $RAG_GENERATOR or llama-cpp)",
-    )
-    model.add_argument("--model", help="GGUF file / HF folder, or the served model's name")
-    model.add_argument("--base-url", help="OpenAI-compatible server URL for --generator openai")
-    search = argparse.ArgumentParser(add_help=False)
-    search.add_argument("-k", type=int, default=5, help="passages to retrieve (default 5)")
-    search.add_argument(
-        "--as-of", metavar="YYYY-MM-DD", help="date the question is asked (default: today)"
-    )
-    search.add_argument(
-        "--from", dest="date_from", metavar="YYYY-MM-DD", help="only articles dated on or after"
-    )
-    search.add_argument(
-        "--to", dest="date_to", metavar="YYYY-MM-DD", help="only articles dated on or before"
-    )
-    search.add_argument(
-        "--source",
-        action="append",
-        metavar="NAME",
-        help="only articles from this source (as `rag list` shows it); repeat for several",
-    )
-    search.add_argument(
-        "--retriever",
-        default="hybrid",
-        choices=["bm25", "dense", "hybrid"],
-        help="bm25: words; dense: meaning; hybrid (default): both, fused",
-    )
-    search.add_argument(
-        "--answerer",
-        default="reader",
-        choices=["reader", "grounded", "extractive", "generative"],
-        help="reader (default): a short span chosen among typed candidates; grounded: the "
-        "model's own checked words; extractive: always quote; generative: unchecked",
-    )
-    return index, model, search
-
-
 def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="rag", description=__doc__.splitlines()[0])
-    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
-    index, model, search = _options()
+    parser.add_argument("--version", action="version", version=f"%(prog)s {version()}")
+    index, model, search = option_parents()
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("ingest", parents=[index], help="add or update articles")
