@@ -63,10 +63,9 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     from rag.pipeline import Settings
 
     status = Status(_show_progress(args) and not args.quiet)
-    status.show("loading the embedding model…")
-    embedder = ProgressEmbedder(Settings.from_env().embedder_path)
+    status.show(f"reading {', '.join(str(p) for p in args.paths)} (and loading the embedder)…")
+    embedder = ProgressEmbedder(Settings.from_env().embedder_path, before_bar=status.clear)
     pipeline = _pipeline(args, embedder)
-    status.show(f"reading {', '.join(str(p) for p in args.paths)}…")
     # Stored paths are absolute, so `rag delete PATH` works from any folder.
     paths = [Path(p).expanduser().absolute() for p in args.paths]
     logging.getLogger("embeddings").setLevel(logging.ERROR)  # skipped files are printed below

@@ -6,8 +6,9 @@ stay clean.
 
 from __future__ import annotations
 
+import os
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
@@ -45,18 +46,42 @@ class ProgressEmbedder(Embedder):
 
     GROUP = 256  # chunks per encode call: a bar update about every 5 s on 2 cores
 
+    def __init__(self, model_path: str | None = None, *, before_bar: Callable[[], None]) -> None:
+        super().__init__(model_path)
+        self.before_bar = before_bar  # clears the status line the bar replaces
+
     def encode(self, texts: Sequence[str], *, progress: bool = False) -> np.ndarray:
         if not progress or not texts:
             return super().encode(texts)
         from tqdm import tqdm
 
+        self.before_bar()
         parts = []
-        with tqdm(total=len(texts), unit="chunk", desc="embedding", file=sys.stderr) as bar:
+        cols, rows = _screen()
+        bar = tqdm(
+            total=len(texts),
+            unit="chunk",
+            desc="embedding",
+            file=sys.stderr,
+            ncols=cols,
+            nrows=rows,
+        )
+        with bar:
             for i in range(0, len(texts), self.GROUP):
                 group = texts[i : i + self.GROUP]
                 parts.append(super().encode(group))
                 bar.update(len(group))
         return np.concatenate(parts)
+
+
+def _screen() -> tuple[int, int]:
+    """The terminal's columns and rows; 80 x 24 where it reports 0 x 0, as some pseudo-terminals
+    do (tqdm then hides the bar as if it were off-screen)."""
+    try:
+        size = os.get_terminal_size(sys.stderr.fileno())
+    except (OSError, ValueError):
+        return 80, 24
+    return size.columns or 80, size.lines or 24
 
 
 def skipped_lines(skipped: Iterable[Skipped]) -> list[str]:
