@@ -6,6 +6,7 @@ Every error a user can cause ends as one line on stderr and a non-zero exit code
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 import logging
 import sys
@@ -78,14 +79,25 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     return 1 if report.skipped and not loaded else 0
 
 
+def _date(value: str | None, flag: str) -> str | None:
+    """The filter compares ISO strings, so a malformed date would silently match nothing."""
+    try:
+        return None if value is None else dt.date.fromisoformat(value).isoformat()
+    except ValueError:
+        raise UsageError(f"{flag} must be a YYYY-MM-DD date, not {value!r}") from None
+
+
 def _ask_kwargs(args: argparse.Namespace) -> dict[str, Any]:
+    """The search options as `Pipeline.ask` takes them; checked before any model loads."""
     from rag.pipeline import Filters
 
     return {
         "k": args.k,
         "as_of": args.as_of,
         "filters": Filters(
-            date_from=args.date_from, date_to=args.date_to, sources=tuple(args.source or ())
+            date_from=_date(args.date_from, "--from"),
+            date_to=_date(args.date_to, "--to"),
+            sources=tuple(args.source or ()),
         ),
         "retriever": args.retriever,
         "answerer": args.answerer,
@@ -112,10 +124,10 @@ def cmd_ask(args: argparse.Namespace) -> int:
     from rag.types import Answer
 
     check_question(args.question)  # before loading any model
+    kwargs = _ask_kwargs(args)
     _check_index_exists(args)
     status = _loading_status(args)
     pipeline = _pipeline(args)
-    kwargs = _ask_kwargs(args)
     if args.json:
         answer = pipeline.ask(args.question, **kwargs)
         print(json.dumps(answer.to_dict(), ensure_ascii=False, indent=2))
@@ -143,10 +155,10 @@ def _print_answer(answer) -> None:  # type: ignore[no-untyped-def]
 
 def cmd_chat(args: argparse.Namespace) -> int:
     """A terminal conversation: follow-ups are rewritten with the earlier turns, as in the UI."""
+    kwargs = _ask_kwargs(args)
     _check_index_exists(args)
     status = _loading_status(args)
     pipeline = _pipeline(args)
-    kwargs = _ask_kwargs(args)
     if status.enabled:  # load before the first prompt, so the first answer is not a long wait
         pipeline.warm(args.answerer)
         status.clear()

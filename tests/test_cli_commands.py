@@ -70,6 +70,12 @@ def test_an_index_folder_that_does_not_exist_is_an_error(
     assert "rag ingest" in line and not typo.exists()
 
 
+@pytest.mark.parametrize("flag", ["--from", "--to"])
+def test_a_malformed_filter_date_is_an_error(tmp_path: Path, flag: str) -> None:
+    proc = rag("ask", "Anything?", flag, "2024-13-01", "--index", str(tmp_path / "idx"))
+    one_error_line(proc, f"{flag} must be a YYYY-MM-DD date, not '2024-13-01'")
+
+
 def test_skipped_files_one_line_each_and_exit_1_when_nothing_loaded(tmp_path: Path) -> None:
     bad = tmp_path / "bad"
     bad.mkdir()
