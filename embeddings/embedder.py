@@ -80,6 +80,10 @@ class Embedder:
         torch.set_num_threads(max(1, min(torch.get_num_threads(), os.cpu_count() or 1)))
         return SentenceTransformer(str(self.model_path), device="cpu", local_files_only=True)
 
+    def load(self) -> None:
+        """Loads the model now (it otherwise loads on first use)."""
+        _ = self._onnx if self.backend == "onnx" else self.model
+
     @property
     def dim(self) -> int:
         if self.backend == "onnx":

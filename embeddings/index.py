@@ -117,6 +117,11 @@ class Index:
         """Ids of an article's chunks, in order (empty for an unknown article)."""
         return self.store.chunk_ids(doc_id)
 
+    def chunk_counts(self) -> dict[str, int]:
+        """Chunks per article (`rag list`)."""
+        with self._lock:
+            return dict(self.db.execute("SELECT doc_id, count(*) FROM chunks GROUP BY doc_id"))
+
     def chunks(self, ids: Sequence[int]) -> dict[int, ChunkRecord]:
         return self.store.chunks(list(ids)) if ids else {}
 

@@ -26,6 +26,7 @@ __all__ = [
     "LoadError",
     "LoadResult",
     "Skipped",
+    "dateline_date",
     "derive_title",
     "load_file",
     "load_paths",
@@ -144,7 +145,7 @@ def parse_text(raw: str, *, name: str) -> Document:
         doc_id=meta.get("doc_id") or make_doc_id(text),
         title=meta.get("title") or derive_title(text),
         text=text,
-        date=date,
+        date=date or dateline_date(text),
         source=meta.get("source") or None,
         url=meta.get("url") or None,
         path=name,
@@ -181,6 +182,29 @@ def normalize_date(value: object) -> str | None:
         return dt.date(int(m.group(1)), int(m.group(2)), int(m.group(3))).isoformat()
     except ValueError:
         return None
+
+
+# A news dateline: up to 60 characters, then a dash ("March 4, 2024 — …",
+# "WASHINGTON, March 4, 2024 (Reuters) - …"). A hyphen counts only with a space before it, so
+# "2024-03-04" is not cut in the middle.
+_DATELINE_RE = re.compile(r"\s*([^\n]{4,60}?)(?:\s*[—–]|\s+--?)\s")
+
+
+def dateline_date(text: str) -> str | None:
+    """`YYYY-MM-DD` from a leading dateline, parsed by dateutil; None unless the dateline gives
+    a year, a month and a day (a year-less "March 4 (Reuters)" would be a guess)."""
+    from dateutil import parser
+
+    m = _DATELINE_RE.match(text)
+    if not m or not any(ch.isdigit() for ch in m.group(1)):
+        return None
+    parsed = []
+    for default in (dt.datetime(1, 1, 1), dt.datetime(2, 2, 2)):  # what differs was not given
+        try:
+            parsed.append(parser.parse(m.group(1), fuzzy=True, default=default).date())
+        except (ValueError, OverflowError):
+            return None
+    return parsed[0].isoformat() if parsed[0] == parsed[1] else None
 
 
 # --- files -------------------------------------------------------------------------------------
@@ -330,7 +354,7 @@ def _record_to_document(record: Any, path: Path) -> Document:
         doc_id=str(doc_id) if doc_id not in (None, "") else make_doc_id(text),
         title=title.strip() if isinstance(title, str) and title.strip() else derive_title(text),
         text=text,
-        date=normalize_date(record.get("date")),
+        date=normalize_date(record.get("date")) or dateline_date(text),
         source=_optional_str(record.get("source")),
         url=_optional_str(record.get("url")),
         path=str(path),
@@ -372,7 +396,7 @@ def _parse_html(html: str, *, name: str) -> Document:
         doc_id=make_doc_id(text),
         title=" ".join(title.split()),
         text=text,
-        date=normalize_date(meta.date if meta else None),
+        date=normalize_date(meta.date if meta else None) or dateline_date(text),
         source=_optional_str(meta.sitename if meta else None),
         url=_optional_str(meta.url if meta else None),
         path=name,

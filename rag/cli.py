@@ -1,4 +1,4 @@
-"""`rag` command line: ingest, ask, chat, delete, stats, eval, ui.
+"""`rag` command line: ingest, ask, chat, list, delete, stats, eval, ui.
 
 Every error a user can cause ends as one line on stderr and a non-zero exit code.
 """
@@ -6,28 +6,117 @@ Every error a user can cause ends as one line on stderr and a non-zero exit code
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
+from rag.cli_options import option_parents, version
 from rag.errors import RagError
 
+if TYPE_CHECKING:
+    from embeddings.embedder import Embedder
+    from rag.cli_format import Status
+    from rag.pipeline import Pipeline
 
-def _pipeline(args: argparse.Namespace):  # -> Pipeline, imported late so --help is instant
+
+class UsageError(RagError):
+    """A command line that cannot be run as given (e.g. an --index folder that does not exist)."""
+
+
+def _index_dir(args: argparse.Namespace) -> Path:
+    from rag.pipeline import Settings, default_index_dir
+
+    return args.index or Settings.from_env().index_dir or default_index_dir()
+
+
+def _check_index_exists(args: argparse.Namespace) -> None:
+    """A mistyped --index must not become a new index: only `rag ingest` creates one."""
+    path = getattr(args, "index", None)
+    if path is None or args.command == "ingest":
+        return  # the default index is created on first use, with the seed article
+    path = Path(path).expanduser()
+    if not path.exists() or (path.is_dir() and not any(path.iterdir())):
+        raise UsageError(f"no index at {path}; create one with `rag ingest PATH --index {path}`")
+
+
+def _pipeline(args: argparse.Namespace, embedder: Embedder | None = None) -> Pipeline:
     from rag.pipeline import Pipeline, Settings
 
-    settings = Settings.from_env(generator=args.generator, model=args.model, base_url=args.base_url)
-    return Pipeline(args.index, settings=settings)
+    _check_index_exists(args)
+    settings = Settings.from_env(
+        generator=getattr(args, "generator", None),
+        model=getattr(args, "model", None),
+        base_url=getattr(args, "base_url", None),
+    )
+    return Pipeline(args.index, settings=settings, embedder=embedder)
+
+
+def _show_progress(args: argparse.Namespace) -> bool:
+    return sys.stderr.isatty() and not getattr(args, "json", False)
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
-    report = _pipeline(args).ingest(args.paths, progress=not args.quiet)
-    for s in report.skipped:
-        print(f"skipped {s.path}: {s.reason}", file=sys.stderr)
+    from rag.cli_format import ProgressEmbedder, Status, skipped_lines
+    from rag.pipeline import Settings
+
+    status = Status(_show_progress(args) and not args.quiet)
+    status.show(f"reading {', '.join(str(p) for p in args.paths)} (and loading the embedder)…")
+    embedder = ProgressEmbedder(Settings.from_env().embedder_path, before_bar=status.clear)
+    pipeline = _pipeline(args, embedder)
+    # Stored paths are absolute, so `rag delete PATH` works from any folder.
+    paths = [Path(p).expanduser().absolute() for p in args.paths]
+    logging.getLogger("embeddings").setLevel(logging.ERROR)  # skipped files are printed below
+    report = pipeline.ingest(paths, progress=status.enabled)
+    status.clear()
+    for line in skipped_lines(report.skipped):
+        print(line, file=sys.stderr)
     print(report.summary())
-    return 0
+    loaded = report.added or report.updated or report.unchanged
+    return 1 if report.skipped and not loaded else 0
+
+
+def _date(value: str | None, flag: str) -> str | None:
+    """The filter compares ISO strings, so a malformed date would silently match nothing."""
+    try:
+        return None if value is None else dt.date.fromisoformat(value).isoformat()
+    except ValueError:
+        raise UsageError(f"{flag} must be a YYYY-MM-DD date, not {value!r}") from None
+
+
+def _ask_kwargs(args: argparse.Namespace) -> dict[str, Any]:
+    """The search options as `Pipeline.ask` takes them; checked before any model loads."""
+    from rag.pipeline import Filters
+
+    return {
+        "k": args.k,
+        "as_of": args.as_of,
+        "filters": Filters(
+            date_from=_date(args.date_from, "--from"),
+            date_to=_date(args.date_to, "--to"),
+            sources=tuple(args.source or ()),
+        ),
+        "retriever": args.retriever,
+        "answerer": args.answerer,
+    }
+
+
+def _loading_status(args: argparse.Namespace) -> Status:
+    """Says what a fresh process waits for; the first run also indexes the seed article."""
+    from rag.cli_format import Status
+
+    status = Status(_show_progress(args))
+    if status.enabled:
+        first_run = args.index is None and not (_index_dir(args) / "manifest.json").exists()
+        status.show(
+            "first run: loading the models and indexing the bundled seed article…"
+            if first_run
+            else "loading the models…"
+        )
+    return status
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
@@ -35,22 +124,17 @@ def cmd_ask(args: argparse.Namespace) -> int:
     from rag.types import Answer
 
     check_question(args.question)  # before loading any model
+    kwargs = _ask_kwargs(args)
+    _check_index_exists(args)
+    status = _loading_status(args)
     pipeline = _pipeline(args)
-    kwargs = {
-        "k": args.k,
-        "as_of": args.as_of,
-        "retriever": args.retriever,
-        "answerer": args.answerer,
-    }
     if args.json:
-        print(
-            json.dumps(
-                pipeline.ask(args.question, **kwargs).to_dict(), ensure_ascii=False, indent=2
-            )
-        )
+        answer = pipeline.ask(args.question, **kwargs)
+        print(json.dumps(answer.to_dict(), ensure_ascii=False, indent=2))
         return 0
     streamed = False
     for item in pipeline.stream(args.question, **kwargs):
+        status.clear()
         if isinstance(item, Answer):
             if streamed:
                 print("\r\033[K", end="")  # replace the draft with the checked answer
@@ -71,7 +155,13 @@ def _print_answer(answer) -> None:  # type: ignore[no-untyped-def]
 
 def cmd_chat(args: argparse.Namespace) -> int:
     """A terminal conversation: follow-ups are rewritten with the earlier turns, as in the UI."""
+    kwargs = _ask_kwargs(args)
+    _check_index_exists(args)
+    status = _loading_status(args)
     pipeline = _pipeline(args)
+    if status.enabled:  # load before the first prompt, so the first answer is not a long wait
+        pipeline.warm(args.answerer)
+        status.clear()
     history: list[tuple[str, str]] = []
     interactive = sys.stdin.isatty()
     while True:
@@ -82,7 +172,7 @@ def cmd_chat(args: argparse.Namespace) -> int:
         if not line.strip():
             continue
         try:
-            answer = pipeline.ask(line, k=args.k, history=history)
+            answer = pipeline.ask(line, history=history, **kwargs)
         except RagError as exc:
             print(f"error: {exc}", file=sys.stderr)
             continue
@@ -92,11 +182,39 @@ def cmd_chat(args: argparse.Namespace) -> int:
         history.append((answer.question, answer.text))
 
 
+def cmd_list(args: argparse.Namespace) -> int:
+    from rag.cli_format import listing
+
+    path = _index_dir(args)
+    if args.index is None and not (path / "manifest.json").exists():
+        rows = []  # a default index not created yet: nothing to load a model for
+    else:
+        pipeline = _pipeline(args)
+        rows = listing(pipeline.documents(), pipeline.index.chunk_counts())
+    if args.json:
+        print(json.dumps([r.to_dict() for r in rows], ensure_ascii=False, indent=2))
+    elif not rows:
+        print(f"no articles in {path}", file=sys.stderr)
+    for row in [] if args.json else rows:
+        print(row.line())
+    return 0
+
+
 def cmd_delete(args: argparse.Namespace) -> int:
-    if not _pipeline(args).delete(args.doc_id):
-        print(f"error: no article with doc_id {args.doc_id!r} in the index", file=sys.stderr)
-        return 1
-    print(f"deleted {args.doc_id}")
+    """By doc_id, else by the file (or folder) the articles were ingested from."""
+    from rag.cli_format import ingested_from
+
+    pipeline = _pipeline(args)
+    target = args.target
+    if pipeline.document(target) is not None:
+        doc_ids = [target]
+    else:
+        doc_ids = [d.doc_id for d in pipeline.documents() if ingested_from(d, Path(target))]
+    if not doc_ids:
+        raise UsageError(f"no article with doc_id or source path {target!r} in the index")
+    for doc_id in doc_ids:
+        pipeline.delete(doc_id)
+        print(f"deleted {doc_id}")
     return 0
 
 
@@ -108,59 +226,57 @@ def cmd_stats(args: argparse.Namespace) -> int:
 
 def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="rag", description=__doc__.splitlines()[0])
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument(
-        "--index",
-        type=Path,
-        help="index directory (default: $RAG_INDEX_DIR, else a per-user data folder)",
-    )
-    common.add_argument(
-        "--generator",
-        choices=["llama-cpp", "transformers", "openai"],
-        help="answer model backend (default: $RAG_GENERATOR or llama-cpp)",
-    )
-    common.add_argument("--model", help="GGUF file / HF folder, or the served model's name")
-    common.add_argument("--base-url", help="OpenAI-compatible server URL for --generator openai")
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {version()}")
+    index, model, search = option_parents()
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = sub.add_parser("ingest", parents=[common], help="add or update articles")
-    p.add_argument("paths", nargs="+", type=Path)
-    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    p = sub.add_parser("ingest", parents=[index], help="add or update articles")
+    p.add_argument(
+        "paths",
+        nargs="+",
+        type=Path,
+        metavar="PATH",
+        help="article files (.txt .md .html .json .jsonl) or folders, searched recursively",
+    )
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
     p.set_defaults(func=cmd_ingest)
 
-    p = sub.add_parser("ask", parents=[common], help="answer a question with citations")
-    p.add_argument("question")
-    p.add_argument("--json", action="store_true", help="print Answer.to_dict() as JSON")
-    p.add_argument("-k", type=int, default=5, help="passages to retrieve (default 5)")
-    p.add_argument("--as-of", help="date the question is asked, YYYY-MM-DD")
-    p.add_argument("--retriever", default="hybrid", choices=["bm25", "dense", "hybrid"])
-    p.add_argument(
-        "--answerer",
-        default="reader",
-        choices=["reader", "grounded", "extractive", "generative"],
-        help="reader (default): a short span chosen among typed candidates; grounded: the "
-        "model's own checked words; extractive: always quote; generative: unchecked",
+    p = sub.add_parser(
+        "ask", parents=[index, model, search], help="answer a question with citations"
     )
+    p.add_argument("question", help="the question, in quotes")
+    p.add_argument("--json", action="store_true", help="print Answer.to_dict() as JSON")
     p.set_defaults(func=cmd_ask)
 
     p = sub.add_parser(
-        "chat", parents=[common], help="a conversation in the terminal; follow-ups understood"
+        "chat",
+        parents=[index, model, search],
+        help="a conversation in the terminal; follow-ups understood",
     )
-    p.add_argument("-k", type=int, default=5, help="passages to retrieve (default 5)")
     p.set_defaults(func=cmd_chat)
 
-    p = sub.add_parser("delete", parents=[common], help="remove an article by doc_id")
-    p.add_argument("doc_id")
+    p = sub.add_parser("list", parents=[index], help="the indexed articles, newest first")
+    p.add_argument(
+        "--json", action="store_true", help="print doc_id, date, title, source, chunks, path"
+    )
+    p.set_defaults(func=cmd_list)
+
+    p = sub.add_parser("delete", parents=[index], help="remove articles by doc_id or by path")
+    p.add_argument(
+        "target",
+        metavar="DOC_ID_OR_PATH",
+        help="a doc_id (see `rag list`), or the file or folder the articles were ingested from",
+    )
     p.set_defaults(func=cmd_delete)
 
-    p = sub.add_parser("stats", parents=[common], help="articles, chunks, last update")
+    p = sub.add_parser("stats", parents=[index], help="articles, chunks, last update")
     p.set_defaults(func=cmd_stats)
 
-    for name, module, help_text in (
-        ("eval", "evals.cli", "measure answer quality"),
-        ("ui", "rag.ui", "start the web UI"),
+    for name, module, parents, help_text in (
+        ("eval", "evals.cli", [model], "measure answer quality"),
+        ("ui", "rag.ui", [index, model], "start the web UI"),
     ):
-        p = sub.add_parser(name, parents=[common], help=help_text)
+        p = sub.add_parser(name, parents=parents, help=help_text)
         p.set_defaults(module=module)
         if name not in argv:  # importing gradio/matplotlib would slow every other command
             continue
@@ -175,6 +291,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         if hasattr(args, "module"):
+            _check_index_exists(args)
             return int(__import__(args.module, fromlist=["run"]).run(args))
         return int(args.func(args))
     except RagError as exc:

@@ -19,6 +19,7 @@ from embeddings.errors import IngestError
 from embeddings.index import DateSourceFilter, Index, IndexStats, IngestReport
 from embeddings.loaders import Skipped, load_paths
 from embeddings.types import Document
+from rag import nlp
 from rag.answerers import (
     NO_ARTICLE_IN_FILTERS,
     REFUSAL,
@@ -274,6 +275,9 @@ class Pipeline:
         if answerer not in ANSWERERS:
             raise InvalidQuestionError(f"answerer must be one of {', '.join(ANSWERERS)}")
         run = _Run(question)
+        t = time.perf_counter()
+        self.warm(answerer)  # a fresh process's model loading is its own stage, not "retrieve"
+        run.lap("load", t)
         focus = self.focus(question, k=k, as_of=as_of, filters=filters, retriever=retriever)
         run.timings.update(focus.timings)
         if focus.filtered_out:  # the filters, not the articles' content, left nothing
@@ -297,6 +301,14 @@ class Pipeline:
         run.lap("answer", t)
         assert draft is not None, "an answerer ends with a Draft"
         yield self._finish(run, draft, focus.context)
+
+    def warm(self, answerer: str = AnswererName.READER.value) -> None:
+        """Loads the models a question will use (once per process; later calls cost ~0)."""
+        self.embedder.load()
+        if answerer != AnswererName.EXTRACTIVE:
+            _ = self.generator
+        if answerer in (AnswererName.READER, AnswererName.GROUNDED):  # they type the question
+            nlp.load()
 
     def focus(
         self,
