@@ -596,6 +596,10 @@ class Index:
             store.save(tmp / "vectors.faiss")
             for f in ("chunks.sqlite", "vectors.faiss"):
                 _fsync_file(tmp / f)
+            # A writer killed between this rename and the manifest swap leaves `name` behind;
+            # the manifest never pointed at it, and renaming onto a non-empty folder fails
+            # (ENOTEMPTY), which made every later write fail. Under the lock it is an orphan.
+            shutil.rmtree(self.path / name, ignore_errors=True)
             os.replace(tmp, self.path / name)
             manifest = {
                 **self._manifest,
