@@ -582,7 +582,8 @@ class Index:
         generation = int(self._manifest.get("generation", 0)) + 1
         name = f"gen-{generation:06d}"
         tmp = self.path / f".tmp-{name}-{os.getpid()}"
-        shutil.rmtree(tmp, ignore_errors=True)
+        for stale in self.path.glob(".tmp-gen-*"):  # killed writers' (other pids); we hold the lock
+            shutil.rmtree(stale, ignore_errors=True)
         tmp.mkdir(parents=True)
         try:
             db = sqlite3.connect(tmp / "chunks.sqlite", check_same_thread=False)

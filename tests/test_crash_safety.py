@@ -14,13 +14,16 @@ def test_a_generation_left_by_a_killed_writer_does_not_block_the_next_write(
     tmp_path: Path, embedder
 ) -> None:
     """A kill between renaming the new generation into place and swapping the manifest left
-    `gen-N+1` behind, and every later write failed with "Directory not empty"."""
+    `gen-N+1` behind, and every later write failed with "Directory not empty". Temporary
+    folders of killed writers are cleared by the next write too."""
     path = tmp_path / "idx"
     Index(path, embedder).ingest([Document("a", "a", killloop.article("a", 0))])
     generation = json.loads((path / "manifest.json").read_text())["generation"]
     orphan = path / f"gen-{generation + 1:06d}"
     orphan.mkdir()
     (orphan / "vectors.faiss").write_bytes(b"half of a write")
+    for pid in (101, 102):  # writers killed while writing their temporary generation
+        (path / f".tmp-gen-{generation + 1:06d}-{pid}").mkdir()
 
     index = Index(path, embedder)
     index.ingest([Document("b", "b", killloop.article("b", 0))])
