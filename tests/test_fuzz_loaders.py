@@ -11,6 +11,7 @@ from __future__ import annotations
 import codecs
 import encodings.aliases
 import json
+import os
 import signal
 import tracemalloc
 from collections.abc import Iterator
@@ -31,13 +32,10 @@ settings.register_profile(
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
     database=None,
 )
-settings.register_profile(
-    "deep",
-    parent=settings.get_profile("ci"),
-    derandomize=False,
-    max_examples=2000,
-)
-settings.load_profile("ci")
+settings.register_profile("deep", parent=settings.get_profile("ci"), derandomize=False)
+PROFILE = os.environ.get("HYPOTHESIS_PROFILE", "ci")
+settings.load_profile(PROFILE)
+SCALE = 20 if PROFILE == "deep" else 1  # the per-test max_examples below are the CI budget
 
 HARD_CAP_S = 30  # SIGALRM ends a case that hangs where `deadline` cannot see (inside C code)
 # Peak Python allocation while loading: the decoded text and a handful of copies of it. A
@@ -105,13 +103,13 @@ def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
 # ---- arbitrary and truncated bytes ----------------------------------------------------------
 
 
-@settings(max_examples=150)
+@settings(max_examples=150 * SCALE)
 @given(data=st.binary(max_size=4096), suffix=st.sampled_from(SUFFIXES))
 def test_arbitrary_bytes(folder: Path, data: bytes, suffix: str) -> None:
     load_bytes(folder, "any" + suffix, data)
 
 
-@settings(max_examples=100)
+@settings(max_examples=100 * SCALE)
 @given(
     text=st.text(min_size=1, max_size=400), cut=st.integers(1, 3), suffix=st.sampled_from(SUFFIXES)
 )
@@ -127,7 +125,9 @@ LINE_PIECES = ["a", "Ab. ", " ", "#", "# ", "-", "---\n", ":", "&amp;", "<p>", "
 
 
 # No shrinking: each case holds a megabyte, and the failing piece is already readable.
-@settings(max_examples=12, phases=[Phase.explicit, Phase.generate], deadline=timedelta(seconds=30))
+@settings(
+    max_examples=12 * SCALE, phases=[Phase.explicit, Phase.generate], deadline=timedelta(seconds=30)
+)
 @given(
     piece=st.lists(st.sampled_from(LINE_PIECES), min_size=1, max_size=3).map("".join),
     prefix=st.sampled_from(["", "# ", "---\n", "date 2021-01-01 ", "<p>", '{"text": "']),
@@ -158,7 +158,7 @@ FIELDS = ["text", "title", "date", "source", "url", "doc_id"]
 records = st.dictionaries(st.sampled_from(FIELDS), json_values | st.text(max_size=200))
 
 
-@settings(max_examples=80)
+@settings(max_examples=80 * SCALE)
 @given(
     data=st.one_of(records, st.lists(records, max_size=5), json_values),
     suffix=st.sampled_from([".json", ".jsonl"]),
@@ -170,7 +170,7 @@ def test_json_of_any_shape(folder: Path, data: object, suffix: str) -> None:
     load_bytes(folder, "any" + suffix, text.encode("utf-8"))
 
 
-@settings(max_examples=20)
+@settings(max_examples=20 * SCALE)
 @given(
     depth=st.integers(1, 200_000),
     opener=st.sampled_from(["[", '{"text": ']),
@@ -243,13 +243,13 @@ html_docs = st.lists(html_pieces | st.text(max_size=20), max_size=40).map("".joi
 CHARSETS = sorted(set(encodings.aliases.aliases.values()) | {"idna", "punycode", "rot13", "nope"})
 
 
-@settings(max_examples=100)
+@settings(max_examples=100 * SCALE)
 @given(html=html_docs, suffix=st.sampled_from([".html", ".htm"]))
 def test_html_with_scripts_entities_and_broken_markup(folder: Path, html: str, suffix: str) -> None:
     load_bytes(folder, "page" + suffix, html.encode("utf-8", "surrogatepass"))
 
 
-@settings(max_examples=60)
+@settings(max_examples=60 * SCALE)
 @given(charset=st.sampled_from(CHARSETS), body=st.binary(min_size=1, max_size=200))
 def test_html_declaring_any_charset(folder: Path, charset: str, body: bytes) -> None:
     """Not UTF-8, so the declared charset is used, whatever Python codec that names."""
@@ -300,7 +300,7 @@ fm_lines = st.lists(
 )
 
 
-@settings(max_examples=100)
+@settings(max_examples=100 * SCALE)
 @given(
     lines=fm_lines,
     body=st.sampled_from(["", "Body text.", "# Title\nBody.", "---", "\n\n"]),
