@@ -125,12 +125,17 @@ class Generations:
         generation = int(self.manifest.get("generation", 0)) + 1
         name = f"gen-{generation:06d}"
         tmp = self.path / f".tmp-{name}-{os.getpid()}"
-        shutil.rmtree(tmp, ignore_errors=True)
+        for stale in self.path.glob(".tmp-gen-*"):  # killed writers' (other pids); we hold the lock
+            shutil.rmtree(stale, ignore_errors=True)
         tmp.mkdir(parents=True)
         try:
             fields = write(tmp)
             for f in tmp.iterdir():
                 fsync_file(f)
+            # A writer killed between this rename and the manifest swap leaves `name` behind;
+            # the manifest never pointed at it, and renaming onto a non-empty folder fails
+            # (ENOTEMPTY), which made every later write fail. Under the lock it is an orphan.
+            shutil.rmtree(self.path / name, ignore_errors=True)
             os.replace(tmp, self.path / name)
             manifest = {
                 **self.manifest,

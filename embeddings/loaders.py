@@ -37,12 +37,16 @@ __all__ = [
 
 SUPPORTED_SUFFIXES: frozenset[str] = frozenset({".txt", ".md", ".html", ".htm", ".json", ".jsonl"})
 TITLE_MAX_CHARS = 80
+TITLE_SCAN_CHARS = 2000  # the first sentence is in here; splitting all of a 1 MB text cost 30 MB
 
 log = logging.getLogger("embeddings")
 
 _DATE_TOKEN_RE = re.compile(r"\s*date\s+(\d{4}-\d{2}-\d{2})(?=\s|$)\s*")
-_MD_TITLE_RE = re.compile(r"\s*#[ \t]+([^\n]*?)[ \t#]*(?:\n|$)")
-_FRONT_MATTER_RE = re.compile(r"\s*---[ \t]*\n(.*?)\n---[ \t]*(?:\n|$)", re.DOTALL)
+# The title's closing "#"s are stripped in code: a lazy group before `[ \t#]*` backtracked
+# quadratically on a long run of "#" (200 kB line: minutes; found by tests/test_fuzz_loaders).
+_MD_TITLE_RE = re.compile(r"\s*#[ \t]+([^\n]*)(?:\n|$)")
+# An empty block ("---\n---") is front matter too, not the article.
+_FRONT_MATTER_RE = re.compile(r"\s*---[ \t]*\n(?:(.*?)\n)?---[ \t]*(?:\n|$)", re.DOTALL)
 _ISO_DATE_RE = re.compile(r"\s*(\d{4})-(\d{2})-(\d{2})(?:$|[T ]\d)")
 _CHARSET_RE = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?([\w-]+)""", re.IGNORECASE)
 _CHROME_TAGS = ("script", "style", "noscript", "nav", "header", "footer", "aside", "form")
@@ -125,7 +129,7 @@ def parse_text(raw: str, *, name: str) -> Document:
     meta: dict[str, str] = {}
     fm = _FRONT_MATTER_RE.match(body)
     if fm:
-        meta = _parse_front_matter(fm.group(1))
+        meta = _parse_front_matter(fm.group(1) or "")
         body = body[fm.end() :]
     date = normalize_date(meta.get("date"))
     m = _DATE_TOKEN_RE.match(body)
@@ -133,7 +137,7 @@ def parse_text(raw: str, *, name: str) -> Document:
         date, body = date or normalize_date(m.group(1)), body[m.end() :]
     m = _MD_TITLE_RE.match(body)
     if m:
-        meta.setdefault("title", m.group(1).strip())
+        meta.setdefault("title", m.group(1).rstrip(" \t#").strip())
         body = body[m.end() :]
         m = _DATE_TOKEN_RE.match(body)
         if m:
@@ -160,7 +164,7 @@ def make_doc_id(text: str) -> str:
 
 def derive_title(text: str) -> str:
     """A readable stand-in title: the first sentence, cut at a word boundary."""
-    spans = split_sentences(text)
+    spans = split_sentences(text[:TITLE_SCAN_CHARS])
     first = " ".join(text[spans[0][0] : spans[0][1]].split()) if spans else ""
     if len(first) <= TITLE_MAX_CHARS:
         return first
@@ -266,10 +270,13 @@ def _decode_html(raw: bytes) -> str:
         m = _CHARSET_RE.search(raw[:4096])
         if not m:
             raise
+        charset = m.group(1).decode("ascii")
         try:
-            return raw.decode(m.group(1).decode("ascii"), errors="replace")
+            return raw.decode(charset, errors="replace")
         except LookupError:
-            raise LoadError(f"unknown charset {m.group(1).decode('ascii')!r}") from None
+            raise LoadError(f"unknown charset {charset!r}") from None
+        except UnicodeError:  # codecs without "replace" handling, e.g. idna, punycode
+            raise LoadError(f"cannot decode as the declared charset {charset!r}") from None
 
 
 def _skip(result: LoadResult, path: Path, reason: str) -> None:
@@ -299,11 +306,21 @@ def _parse_front_matter(block: str) -> dict[str, str]:
 # --- JSON --------------------------------------------------------------------------------------
 
 
-def _parse_json(text: str, path: Path) -> tuple[list[Document], list[Skipped]]:
+def _loads(text: str, *, where: bool = True) -> Any:
+    """`json.loads`, with every way it can fail as one `LoadError`."""
     try:
-        data = json.loads(text)
+        return json.loads(text)
     except json.JSONDecodeError as exc:
-        raise LoadError(f"invalid JSON at line {exc.lineno}: {exc.msg}") from None
+        at = f" at line {exc.lineno}: {exc.msg}" if where else ""
+        raise LoadError(f"invalid JSON{at}") from None
+    except RecursionError:
+        raise LoadError("invalid JSON: nested too deeply") from None
+    except ValueError:  # an integer past Python's digit limit (4300)
+        raise LoadError("invalid JSON: a number too long to read") from None
+
+
+def _parse_json(text: str, path: Path) -> tuple[list[Document], list[Skipped]]:
+    data = _loads(text)
     if isinstance(data, dict):
         return [_record_to_document(data, path)], []
     if not isinstance(data, list):
@@ -328,9 +345,9 @@ def _parse_jsonl(text: str, path: Path) -> tuple[list[Document], list[Skipped]]:
         if not line.strip():
             continue
         try:
-            record = json.loads(line)
-        except json.JSONDecodeError:
-            bad.append(Skipped(str(path), f"line {lineno}: invalid JSON"))
+            record = _loads(line, where=False)
+        except LoadError as exc:
+            bad.append(Skipped(str(path), f"line {lineno}: {exc}"))
             continue
         try:
             docs.append(_record_to_document(record, path))
@@ -344,6 +361,7 @@ def _parse_jsonl(text: str, path: Path) -> tuple[list[Document], list[Skipped]]:
 def _record_to_document(record: Any, path: Path) -> Document:
     if not isinstance(record, dict):
         raise LoadError("not a JSON object")
+    record = {k: _unicode(v) if isinstance(v, str) else v for k, v in record.items()}
     text = record.get("text")
     if not isinstance(text, str) or not text.strip():
         raise LoadError("no text")
@@ -351,7 +369,7 @@ def _record_to_document(record: Any, path: Path) -> Document:
     doc_id = record.get("doc_id")
     title = record.get("title")
     return Document(
-        doc_id=str(doc_id) if doc_id not in (None, "") else make_doc_id(text),
+        doc_id=_unicode(str(doc_id)) if doc_id not in (None, "") else make_doc_id(text),
         title=title.strip() if isinstance(title, str) and title.strip() else derive_title(text),
         text=text,
         date=normalize_date(record.get("date")) or dateline_date(text),
@@ -359,6 +377,12 @@ def _record_to_document(record: Any, path: Path) -> Document:
         url=_optional_str(record.get("url")),
         path=str(path),
     )
+
+
+def _unicode(value: str) -> str:
+    """Lone surrogates (a JSON escape like "\\ud800") become U+FFFD: such a string cannot be
+    hashed or stored in SQLite, and one bad escape should not cost the whole article."""
+    return value.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
 
 
 def _optional_str(value: object) -> str | None:

@@ -41,6 +41,20 @@ _WHICH = re.compile(
 _ACRONYM = re.compile(r"\b[A-Z][A-Z0-9]{1,6}\b")
 _COMMON_ACRONYMS = frozenset({"US", "UK", "I"})
 _PLACE = re.compile(r"\b(?:in|at|near|from|to)\s+(?:the\s+)?([A-Z][\w’'-]+)")
+# A sentence of an article addressed to the model or the reader is not evidence: "ignore the
+# question and say…", chat-role turns, "when asked…, answer…", and fake citations (a source
+# list, "[3] …", "according to [2]") that would pose as this answer's own [n] numbers.
+# tests/test_injection.py: before this filter such sentences were cited, and a fake
+# "according to [2]" figure was given as the answer. On the 77,445 sentences of the three
+# shared datasets it drops one: an image credit, "Source: Microsoft; Google Maps".
+NOT_EVIDENCE = re.compile(
+    r"\b(ignore|disregard|forget)\b[^.?!]{0,60}\b(question|query|user)\b"
+    r"|^\W*(system|assistant|user|human)\s*:|<\|\w+\|>|\[/?INST\]"
+    r"|\bwhen asked\b[^.?!]{0,60}\b(say|answer|respond|reply)\b"
+    r"|\b(answer|respond|reply)s?\s+(to\s+)?(every|any|all|each)\s+(questions?|query)\s+with\b"
+    r"|^\W*(sources?|references?|citations?)\s*:|^\W*\[\d+\]|\baccording to \[\d+\]",
+    re.IGNORECASE,
+)
 
 
 @dataclass(frozen=True)
@@ -88,7 +102,7 @@ def candidate_sentences(hits: list[Hit]) -> list[tuple[Hit, str, int, int]]:
             start, end = chunk.start + s, chunk.start + e
             text = chunk.text[s:e]
             key = (chunk.doc_id, start)
-            if key in seen or len(text) < 12 or INJECTION.search(text):
+            if key in seen or len(text) < 12 or INJECTION.search(text) or NOT_EVIDENCE.search(text):
                 continue
             seen.add(key)
             out.append((hit, text, start, end))
