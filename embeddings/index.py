@@ -91,6 +91,13 @@ class Index:
         return self.store.count()
 
     @property
+    def generation(self) -> int | None:
+        """The committed generation of the FAISS backend (crash-safety checks); None for a
+        store without generations."""
+        generations = getattr(self.store, "generations", None)
+        return None if generations is None else int(generations.manifest.get("generation", 0))
+
+    @property
     def db(self) -> object:
         """The SQLite connection of the FAISS backend (for scripts; not part of the seam)."""
         table = getattr(self.store, "table", None)

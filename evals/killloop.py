@@ -62,7 +62,7 @@ def worker(index_dir: Path, seed: int) -> None:
     embedder = Embedder()
     embedder.encode(["warm up"])  # so the kill lands in writes, not in loading the model
     index = Index(index_dir, embedder)
-    print(f"ready {index._manifest.get('generation', 0)}", flush=True)
+    print(f"ready {index.generation}", flush=True)
     while True:
         docs = index.documents()
         op = rng.choice(["add", "add", "update", "delete"] if docs else ["add"])
@@ -78,7 +78,7 @@ def worker(index_dir: Path, seed: int) -> None:
             index.ingest([Document(old.doc_id, old.doc_id, article(old.doc_id, version))])
         else:
             index.delete(rng.choice(docs).doc_id)
-        print(f"gen {index._manifest['generation']} {op}", flush=True)
+        print(f"gen {index.generation} {op}", flush=True)
 
 
 # ---- the checker --------------------------------------------------------------------------
@@ -107,14 +107,14 @@ def check_index(index_dir: Path, embedder: object, reported: int) -> tuple[int, 
     except IndexUnavailableError as exc:
         return -1, [f"does not open: {exc}"]
     problems = []
-    generation = int(index._manifest.get("generation", 0))
+    generation = int(index.generation or 0)
     if generation not in (reported, reported + 1):
         problems.append(f"opened at generation {generation}, worker had reported {reported}")
     db = index.db
     chunk_ids = {r[0] for r in db.execute("SELECT id FROM chunks")}
     fts_ids = {r[0] for r in db.execute("SELECT rowid FROM chunks_fts")}
-    assert index._store is not None
-    faiss_ids = {int(i) for i in faiss.vector_to_array(index._store.index.id_map)}  # type: ignore[attr-defined]
+    vectors = index.store.vectors  # type: ignore[attr-defined]  # the FAISS backend
+    faiss_ids = {int(i) for i in faiss.vector_to_array(vectors.index.id_map)}
     if not chunk_ids == fts_ids == faiss_ids:
         problems.append(
             f"ids differ: {len(chunk_ids)} chunks, {len(fts_ids)} text rows, "
@@ -127,7 +127,7 @@ def check_index(index_dir: Path, embedder: object, reported: int) -> tuple[int, 
             problems.append(f"{doc.doc_id} has no chunks")
         elif len(words) < 4 or doc.text != article(doc.doc_id, int(words[3])):
             problems.append(f"{doc.doc_id} holds text the worker never wrote")
-    index.db.close()
+    index.close()
     return generation, problems
 
 

@@ -92,7 +92,7 @@ def test_a_reader_beside_a_writing_process_sees_only_whole_generations(
     pipeline = make_pipeline(fresh_index_dir)
     question = QUESTIONS[0]
     expected = _key(pipeline.ask(question))
-    base = int(pipeline.index._manifest["generation"])
+    base = int(pipeline.index.generation or 0)
     seed_docs = {d.doc_id for d in pipeline.documents()}
     script = fresh_index_dir.parent / "writer.py"
     script.write_text(WRITER)
@@ -123,7 +123,7 @@ def test_a_reader_beside_a_writing_process_sees_only_whole_generations(
 
 def check_whole_generation(index: Index, base: int, seed_docs: set[str]) -> int:
     """The loaded generation holds exactly what the writer had written by then."""
-    generation = int(index._manifest["generation"])
+    generation = int(index.generation or 0)
     docs = {d.doc_id for d in index.documents()}
     assert docs == seed_docs | expected_extras(generation - base), generation
     (n_chunks,) = index.db.execute("SELECT count(*) FROM chunks").fetchone()
