@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sqlite3
 import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -98,12 +99,13 @@ class Index:
         return None if generations is None else int(generations.manifest.get("generation", 0))
 
     @property
-    def db(self) -> object:
+    def db(self) -> sqlite3.Connection:
         """The SQLite connection of the FAISS backend (for scripts; not part of the seam)."""
-        table = getattr(self.store, "table", None)
-        if table is None:
+        from embeddings.faiss_store import FaissStore
+
+        if not isinstance(self.store, FaissStore) or self.store.table is None:
             raise AttributeError(f"the {self.store.kind} store has no SQLite connection")
-        return table.db
+        return self.store.table.db
 
     def stats(self) -> IndexStats:
         with self._lock:
