@@ -1,4 +1,4 @@
-"""`rag` command line: ingest, ask, chat, delete, stats, eval, ui.
+"""`rag` command line: ingest, ask, chat, delete, stats, eval, ui, serve.
 
 Every error a user can cause ends as one line on stderr and a non-zero exit code.
 """
@@ -159,6 +159,7 @@ def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
     for name, module, help_text in (
         ("eval", "evals.cli", "measure answer quality"),
         ("ui", "rag.ui", "start the web UI"),
+        ("serve", "rag.serve.cli", "start the HTTP API (REST, OpenAI-compatible chat, UI)"),
     ):
         p = sub.add_parser(name, parents=[common], help=help_text)
         p.set_defaults(module=module)
