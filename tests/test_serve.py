@@ -249,6 +249,33 @@ def test_a_full_queue_answers_429_with_retry_after(seed_index_dir: Path, embedde
         assert 'rag_requests_total{route="/v1/ask",status="429"} 1.0' in metrics
 
 
+def test_questions_that_would_time_out_waiting_get_429_at_once() -> None:
+    import asyncio
+
+    from rag.serve.errors import ApiError
+    from rag.serve.limits import GenerationQueue
+
+    queue = GenerationQueue(concurrency=1, queue_size=8, timeout_s=1.0)
+    queue._avg_s = 0.6  # as if answers had been taking 0.6 s: one wait + one answer > 1 s
+    release = threading.Event()
+
+    async def scenario() -> ApiError:
+        running = asyncio.ensure_future(queue.run(lambda: release.wait(5)))
+        await asyncio.sleep(0.1)
+        try:
+            await queue.run(lambda: True)
+        except ApiError as exc:
+            return exc
+        finally:
+            release.set()
+            await running
+        raise AssertionError("admitted a question that could only time out")
+
+    exc = asyncio.run(scenario())
+    assert exc.status == 429 and exc.headers == {"Retry-After": "1"}
+    queue.shutdown()
+
+
 def test_a_slow_answer_times_out_with_504(seed_index_dir: Path, embedder) -> None:
     model = BlockingModel()
     pipeline = Pipeline(seed_index_dir, embedder=embedder, generator=model)
