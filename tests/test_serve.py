@@ -256,7 +256,7 @@ def test_questions_that_would_time_out_waiting_get_429_at_once() -> None:
     from rag.serve.limits import GenerationQueue
 
     queue = GenerationQueue(concurrency=1, queue_size=8, timeout_s=1.0)
-    queue._avg_s = 0.6  # as if answers had been taking 0.6 s: one wait + one answer > 1 s
+    queue._avg_s = 0.4  # as if answers took 0.4 s: 1.5 x (one wait + one answer) > 1 s
     release = threading.Event()
 
     async def scenario() -> ApiError:
