@@ -231,15 +231,15 @@ class OpenAIGenerator:
                     yield choices[0].delta.content
         except openai.APITimeoutError:
             raise GeneratorUnavailableError(
-                f"generation server {self.name} did not answer in time ({self.attempts} tries)"
+                f"generation server {self.name} failed: no answer in time ({self.attempts} tries)"
             ) from None
         except openai.APIConnectionError:
             raise GeneratorUnavailableError(
-                f"generation server {self.name} is unreachable ({self.attempts} tries)"
+                f"generation server {self.name} failed: unreachable ({self.attempts} tries)"
             ) from None
         except openai.InternalServerError as exc:
             raise GeneratorUnavailableError(
-                f"generation server {self.name} failed with HTTP {exc.status_code} "
+                f"generation server {self.name} failed: HTTP {exc.status_code} "
                 f"({self.attempts} tries)"
             ) from None
         except Exception as exc:  # 4xx (bad model name, bad key), a malformed stream

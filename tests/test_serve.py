@@ -297,7 +297,7 @@ def test_generation_server_down_is_503_with_the_reason(seed_index_dir: Path, emb
     with _client(pipeline) as c:
         r = c.post("/v1/ask", json={"question": VACCINE_Q, "answerer": "grounded"})
         message = _error(r, 503)
-        assert "is unreachable (2 tries)" in message and r.json()["error"]["type"] == (
+        assert "failed: unreachable (2 tries)" in message and r.json()["error"]["type"] == (
             "generator_unavailable"
         )
 
