@@ -239,10 +239,10 @@ def index_key(dataset: Dataset) -> str:
     """Content hash of the articles plus what shapes an index (format version, chunker code,
     embedding model), so a changed corpus or indexer gets a fresh index."""
     import embeddings.chunking
-    import embeddings.index
+    import embeddings.generations
 
     h = hashlib.sha256(dataset.content_key().encode())
-    h.update(f"index-v{embeddings.index.VERSION}".encode())
+    h.update(f"index-v{embeddings.generations.VERSION}".encode())
     h.update(Path(embeddings.chunking.__file__).read_bytes())
     from rag import Settings
 

@@ -1,4 +1,4 @@
-"""`rag` command line: ingest, ask, chat, list, delete, stats, eval, ui.
+"""`rag` command line: ingest, ask, chat, list, delete, stats, eval, ui, serve.
 
 Every error a user can cause ends as one line on stderr and a non-zero exit code.
 """
@@ -275,6 +275,12 @@ def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
     for name, module, parents, help_text in (
         ("eval", "evals.cli", [model], "measure answer quality"),
         ("ui", "rag.ui", [index, model], "start the web UI"),
+        (
+            "serve",
+            "rag.serve.cli",
+            [index, model],
+            "start the HTTP API (REST, OpenAI-compatible chat, UI)",
+        ),
     ):
         p = sub.add_parser(name, parents=parents, help=help_text)
         p.set_defaults(module=module)

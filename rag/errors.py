@@ -11,8 +11,13 @@ class GeneratorError(RagError):
     """The configured generator cannot be loaded or reached."""
 
 
+class GeneratorUnavailableError(GeneratorError):
+    """The generation server is down, times out or fails (5xx), after bounded retries."""
+
+
 __all__ = [
     "GeneratorError",
+    "GeneratorUnavailableError",
     "IndexUnavailableError",
     "IngestError",
     "InvalidQuestionError",

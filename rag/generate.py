@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
-from rag.errors import GeneratorError
+from rag.errors import GeneratorError, GeneratorUnavailableError
 
 Messages = list[dict[str, str]]
 BACKENDS = ("llama-cpp", "transformers", "openai")
@@ -201,17 +201,40 @@ class TransformersGenerator:
 
 
 class OpenAIGenerator:
-    """An OpenAI-compatible chat endpoint; the key comes from RAG_API_KEY or OPENAI_API_KEY."""
+    """An OpenAI-compatible chat endpoint; the key comes from RAG_API_KEY or OPENAI_API_KEY.
 
-    def __init__(self, base_url: str, model: str, api_key: str | None = None) -> None:
-        from openai import OpenAI
+    Connecting gives up after `connect_timeout` s and a silent server after `read_timeout` s
+    between bytes; connection errors, timeouts and 5xx replies are retried `max_retries`
+    times with back-off (the `openai` client's own retry), then `GeneratorUnavailableError`
+    says the server is down, which the HTTP API answers with 503.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        model: str,
+        api_key: str | None = None,
+        *,
+        connect_timeout: float = 5.0,
+        read_timeout: float = 60.0,
+        max_retries: int = 2,
+    ) -> None:
+        from openai import OpenAI, Timeout
 
         key = api_key or os.environ.get("RAG_API_KEY") or os.environ.get("OPENAI_API_KEY")
-        self.client = OpenAI(base_url=base_url, api_key=key or "not-needed", timeout=60)
+        self.client = OpenAI(
+            base_url=base_url,
+            api_key=key or "not-needed",
+            timeout=Timeout(read_timeout, connect=connect_timeout),
+            max_retries=max_retries,
+        )
         self.model = model
         self.name = f"{model}@{base_url}"
+        self.attempts = max_retries + 1
 
     def stream(self, messages: Messages, *, max_tokens: int, stop: list[str]) -> Iterator[str]:
+        import openai
+
         try:
             response = self.client.chat.completions.create(
                 model=self.model,
@@ -225,7 +248,20 @@ class OpenAIGenerator:
                 choices = getattr(event, "choices", None)
                 if choices and choices[0].delta.content:
                     yield choices[0].delta.content
-        except Exception as exc:  # connection refused, 4xx/5xx, timeouts
+        except openai.APITimeoutError:
+            raise GeneratorUnavailableError(
+                f"generation server {self.name} failed: no answer in time ({self.attempts} tries)"
+            ) from None
+        except openai.APIConnectionError:
+            raise GeneratorUnavailableError(
+                f"generation server {self.name} failed: unreachable ({self.attempts} tries)"
+            ) from None
+        except openai.InternalServerError as exc:
+            raise GeneratorUnavailableError(
+                f"generation server {self.name} failed: HTTP {exc.status_code} "
+                f"({self.attempts} tries)"
+            ) from None
+        except Exception as exc:  # 4xx (bad model name, bad key), a malformed stream
             raise GeneratorError(f"generation server {self.name} failed: {exc}") from None
 
 

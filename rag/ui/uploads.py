@@ -60,6 +60,7 @@ class IngestOutcome:
     updated: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (shown name, reason)
+    chunks_added: int = 0
 
 
 def _shown(name: str) -> str:
@@ -74,6 +75,15 @@ class UploadStore:
         self.incoming = self.root / ".incoming"
         self.max_bytes = max_bytes
         self.incoming.mkdir(parents=True, exist_ok=True)
+
+    def receive(self, name: str, data: bytes) -> Upload:
+        """An upload that arrived as bytes (the HTTP API), kept under `.incoming` like
+        Gradio's, so both take the same path through `store` and `ingest`."""
+        folder = self.incoming / uuid.uuid4().hex
+        folder.mkdir(parents=True)
+        path = folder / safe_filename(name)
+        path.write_bytes(data)
+        return Upload(path, _shown(name))
 
     def uploads(self, payload: Sequence[Any]) -> tuple[list[Upload], list[tuple[str, str]]]:
         """Gradio's raw file payload (`FileData` dicts) -> uploads, plus the entries refused.
@@ -170,6 +180,7 @@ class UploadStore:
             out.added += report.added
             out.updated += report.updated
             out.unchanged += report.unchanged
+            out.chunks_added += report.chunks_added
             out.skipped += [
                 (names.get(s.path, Path(s.path).name), s.reason) for s in report.skipped
             ]

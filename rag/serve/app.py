@@ -1,0 +1,100 @@
+"""The FastAPI app: routes, error shape, limits, metrics and the Gradio UI at /ui."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI
+
+from rag.errors import RagError
+from rag.pipeline import Pipeline, Settings
+from rag.serve import errors
+from rag.serve.auth import key_matches
+from rag.serve.chat import build_chat_router
+from rag.serve.config import ServeConfig
+from rag.serve.limits import BodyLimit, GenerationQueue
+from rag.serve.metrics import Metrics, RequestMetrics
+from rag.serve.routes import build_router
+from rag.serve.state import ServeState
+from rag.ui.uploads import UploadStore
+
+UI_PATH = "/ui"
+
+
+def create_app(pipeline: Pipeline, config: ServeConfig | None = None) -> FastAPI:
+    """The whole API around one loaded `pipeline`; warm-up starts with the server."""
+    config = config or ServeConfig()
+    queue = GenerationQueue(config.concurrency, config.queue_size, config.timeout_s)
+    index_dir = Path(pipeline.stats().path)
+    uploads = UploadStore(index_dir / "uploads", config.max_upload_mb * 1024 * 1024)
+    state = ServeState(pipeline, config, queue, Metrics(), uploads)
+    state.metrics.watch(lambda: queue.waiting, lambda: queue.running, state.index_size)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        state.start_warm_up()
+        yield
+        queue.shutdown()
+
+    app = FastAPI(
+        title="rag",
+        summary="Answers from your news articles, with checked citations.",
+        version="0.1.0",
+        lifespan=lifespan,
+    )
+    app.state.rag = state
+    errors.install(app)
+    app.include_router(build_router(state))
+    app.include_router(build_chat_router(state))
+    upload_cap = config.max_upload_body_mb * 1024 * 1024
+    app.add_middleware(
+        BodyLimit,
+        max_bytes=config.max_body_bytes,
+        caps={"/v1/documents": upload_cap},
+        skip=(UI_PATH,),
+    )
+    app.add_middleware(RequestMetrics, metrics=state.metrics, skip=(UI_PATH,))
+    if config.ui:
+        _mount_ui(app, state)
+    return app
+
+
+def _mount_ui(app: FastAPI, state: ServeState) -> None:
+    """The web UI on the same pipeline. With API keys set, its login takes any user name
+    and an API key as the password."""
+    import gradio as gr
+
+    from rag.ui import build_app
+
+    keys = state.config.api_keys
+    demo = build_app(
+        state.pipeline, upload_dir=state.uploads.root, max_upload_mb=state.config.max_upload_mb
+    )
+    font = ["ui-sans-serif", "system-ui", "Segoe UI", "Roboto", "Liberation Sans", "sans-serif"]
+    gr.mount_gradio_app(
+        app,
+        demo,
+        path=UI_PATH,
+        auth=(lambda user, password: key_matches(password, keys)) if keys else None,
+        show_error=False,
+        ssr_mode=False,
+        mcp_server=False,
+        pwa=False,
+        enable_monitoring=False,
+        max_file_size=f"{state.config.max_upload_mb}mb",
+        footer_links=["api", "settings"],
+        theme=gr.themes.Default(font=font),
+    )
+
+
+def create_app_from_env() -> FastAPI:
+    """The uvicorn factory each worker calls (`rag serve` passes its settings as RAG_*)."""
+    try:
+        config = ServeConfig.from_env()
+        return create_app(Pipeline(settings=Settings.from_env()), config)
+    except (RagError, ValueError, OSError) as exc:
+        print(f"rag serve: {exc}", file=sys.stderr)
+        raise SystemExit(1) from None

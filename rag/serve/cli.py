@@ -1,0 +1,91 @@
+"""`rag serve`: its options and start-up. Errors are one line on stderr and exit code 2."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import socket
+import sys
+
+from rag.errors import RagError
+from rag.serve.config import ServeConfig
+
+
+def configure_parser(p: argparse.ArgumentParser) -> None:
+    """Options of `rag serve` (the common parser adds --index, --generator, --model...)."""
+    with contextlib.suppress(argparse.ArgumentError):
+        p.add_argument("--index", default=None, metavar="DIR", help="index directory")
+    p.add_argument("--host", default=None, help="address to bind (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=None, help="port (default 8000)")
+    p.add_argument("--workers", type=int, default=None, help="processes (default 1)")
+    p.add_argument("--concurrency", type=int, default=None, help="questions at once (default 1)")
+    p.add_argument(
+        "--queue-size", type=int, default=None, help="questions waiting before 429 (default 8)"
+    )
+    p.add_argument(
+        "--timeout", type=float, default=None, dest="timeout_s", help="seconds per question (60)"
+    )
+    p.add_argument("--no-ui", action="store_true", help="do not mount the web UI at /ui")
+
+
+def _port_free(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as s:
+        try:
+            s.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def run(args: argparse.Namespace) -> int:
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    try:
+        config = ServeConfig.from_env(
+            host=args.host,
+            port=args.port,
+            workers=args.workers,
+            concurrency=args.concurrency,
+            queue_size=args.queue_size,
+            timeout_s=args.timeout_s,
+            ui=False if args.no_ui else None,
+        )
+    except ValueError as exc:
+        print(f"rag serve: {exc}", file=sys.stderr)
+        return 2
+    if not _port_free(config.host, config.port):
+        print(
+            f"rag serve: cannot listen on {config.host}:{config.port} (port busy or address "
+            "not available); choose another with --port",
+            file=sys.stderr,
+        )
+        return 1
+    import uvicorn
+
+    for name, value in (
+        ("RAG_INDEX_DIR", getattr(args, "index", None)),
+        ("RAG_GENERATOR", getattr(args, "generator", None)),
+        ("RAG_MODEL", getattr(args, "model", None)),
+        ("RAG_BASE_URL", getattr(args, "base_url", None)),
+    ):
+        if value:
+            os.environ[name] = str(value)
+    os.environ.update(config.to_env())  # read again by each worker's create_app_from_env
+    url = f"http://{config.host}:{config.port}"
+    kwargs = dict(host=config.host, port=config.port, log_level="warning", access_log=False)
+    if config.workers == 1:
+        from rag.pipeline import Pipeline, Settings
+        from rag.serve.app import create_app
+
+        try:  # load here, so a bad index or model is one line before anything listens
+            app = create_app(Pipeline(settings=Settings.from_env()), config)
+        except RagError as exc:
+            print(f"rag serve: {exc}", file=sys.stderr)
+            return 1
+        print(f"rag serve: {url} (API docs {url}/docs, UI {url}/ui)", flush=True)
+        uvicorn.run(app, **kwargs)  # type: ignore[arg-type]
+        return 0
+    print(f"rag serve: {url} with {config.workers} workers", flush=True)
+    uvicorn.run("rag.serve.app:create_app_from_env", factory=True, workers=config.workers, **kwargs)  # type: ignore[arg-type]
+    return 0

@@ -1,0 +1,68 @@
+"""Request bodies, as pydantic models so /docs shows them. Values the pipeline checks itself
+(question length, k, dates, filters) are passed through for its one-line messages."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class AskRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    question: str = Field(description="the question; at most 1000 characters")
+    k: int = Field(5, description="passages to retrieve, 1-50")
+    as_of: str | None = Field(None, description="date the question is asked, YYYY-MM-DD")
+    filters: dict[str, Any] | None = Field(
+        None, description='{"date_from": "YYYY-MM-DD", "date_to": ..., "sources": [...]}'
+    )
+    history: list[list[str]] | None = Field(
+        None, description="earlier [question, answer] turns, for a follow-up question"
+    )
+    retriever: Literal["bm25", "dense", "hybrid"] = "hybrid"
+    answerer: Literal["reader", "grounded", "extractive", "generative"] = "reader"
+
+    def kwargs(self) -> dict[str, Any]:
+        return {
+            "k": self.k,
+            "as_of": self.as_of,
+            "filters": self.filters,
+            "history": [tuple(t) for t in self.history] if self.history else None,
+            "retriever": self.retriever,
+            "answerer": self.answerer,
+        }
+
+
+class ArticleIn(BaseModel):
+    text: str
+    title: str | None = None
+    date: str | None = Field(None, description="YYYY-MM-DD")
+    source: str | None = None
+    url: str | None = None
+    doc_id: str | None = Field(None, description="default: derived from the text")
+
+
+class DocumentsIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    documents: list[ArticleIn] = Field(min_length=1)
+
+
+class ChatMessage(BaseModel):
+    role: str
+    content: str | list[dict[str, Any]] | None = None
+
+
+class ChatRequest(BaseModel):
+    """OpenAI's chat request; sampling fields are accepted and ignored (answers are greedy
+    and checked). `k`, `as_of` and `filters` may ride in the body (`extra_body`)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    model: str = "rag"
+    messages: list[ChatMessage] = Field(min_length=1)
+    stream: bool = False
+    k: int = 5
+    as_of: str | None = None
+    filters: dict[str, Any] | None = None
