@@ -346,7 +346,7 @@ def test_uploaded_files_are_checked_like_the_ui(
     assert report["skipped"] == [
         {
             "file": "tool.exe",
-            "reason": "type .exe not accepted; use .txt, .md, .html, .json, .jsonl",
+            "reason": "type .exe not accepted; use .htm, .html, .json, .jsonl, .md, .txt",
         }
     ]
     assert (fresh_index_dir / "uploads" / "lib_rary.txt").read_text() == LIBRARY
