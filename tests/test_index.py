@@ -209,10 +209,10 @@ def test_awkward_ids_and_sources_are_data_not_syntax(tmp_path: Path, store: str,
     assert allowed and set(allowed) == set(index.chunk_ids(odd_id))
     hits = index.lexical_search("bridge", 5, DateSourceFilter(sources=(odd_source,)))
     assert hits and {index.chunks([h])[h].doc_id for h, _ in hits} == {odd_id}
-    # BM25 matches word stems in both stores: "bridges" finds "bridge", scores are positive
-    stemmed = index.lexical_search("Which bridges?", 5)
-    assert [index.chunks([h])[h].doc_id for h, _ in stemmed][:1] == [odd_id]
-    assert all(score > 0 for _, score in stemmed)
+    assert all(score > 0 for _, score in hits)  # BM25 scores, positive in both stores
+    if store == "faiss":  # FTS5 stems; milvus-lite 3.2.2 ignores the stemmer (README)
+        stemmed = index.lexical_search("Which bridges?", 5)
+        assert [index.chunks([h])[h].doc_id for h, _ in stemmed][:1] == [odd_id]
     assert index.delete(odd_id) is True
     assert index.document(odd_id) is None and index.chunk_ids(odd_id) == []
     assert [d.doc_id for d in index.documents()] == ["plain"]
