@@ -88,7 +88,7 @@ class Retriever:
         lexical: dict[int, float] = {}
         if mode in ("dense", "hybrid"):
             vector = self.embedder.encode([question])[0]
-            dense = dict(self.index.dense_search(vector, depth, self.index.allowed_ids(flt)))
+            dense = dict(self.index.dense_search(vector, depth, flt=flt if flt else None))
         if mode in ("bm25", "hybrid"):
             lexical = dict(self.index.lexical_search(question, depth, flt))
         fused = rrf([list(dense), list(lexical)])
