@@ -34,9 +34,9 @@ for _labels, _words in (
     (
         PERSON,
         "person man woman star celebrity actor actress singer musician rapper player athlete "
-        "leader president politician official senator lawmaker judge author writer director "
-        "ceo founder scientist researcher artist comedian host king queen prince minister "
-        "governor mayor candidate chancellor coach quarterback billionaire astronaut",
+        "leader president politician official senator lawmaker councillor councilor judge author "
+        "writer director ceo founder scientist researcher artist comedian host king queen prince "
+        "minister governor mayor candidate chancellor coach quarterback billionaire astronaut",
     ),
     (
         frozenset({"ORG"}),
@@ -189,7 +189,7 @@ def _counted(question: str) -> tuple[str | None, frozenset[str]]:
     """The noun "how many" counts and the lemmas of the phrase naming it: "how many vaccine
     doses" -> (dose, {dose, vaccine}), since "1.2 billion vaccines" counts the same thing."""
     for tok in nlp.parse(question):
-        if tok.lower_ == "many" and tok.head is not tok and tok.head.pos_ in {"NOUN", "PROPN"}:
+        if tok.lower_ == "many" and tok.head.i != tok.i and tok.head.pos_ in {"NOUN", "PROPN"}:
             noun = tok.head
             mods = [c for c in noun.children if c.dep_ == "compound" and c.pos_ == "NOUN"]
             return noun.lemma_.lower(), frozenset(t.lemma_.lower() for t in [noun, *mods])
