@@ -26,6 +26,7 @@ RELIEF = (
 @pytest.mark.parametrize(
     ("question", "lead", "not_lead"),
     [
+        ("How many vaccine doses will be donated next year?", "200 million", "45 million"),
         ("How many vaccine doses will Norvania donate next year?", "200 million", "45 million"),
         ("How many vaccine doses has Norvania delivered?", "45 million", "200 million"),
     ],
