@@ -21,9 +21,11 @@ from rag.text import content_terms
 _NUMBER_LABELS = frozenset({"CARDINAL", "QUANTITY", "MONEY", "PERCENT"})
 _SKIP_POS = frozenset({"PRON", "DET", "PUNCT", "SPACE", "CCONJ", "ADP", "AUX", "PART"})
 _MAX_WORDS = 12  # a longer "noun phrase" is a clause: quote it instead
-# Figures only, chosen on the even halves (features alone, no model: README, Evaluation):
-# seed EM 0.31 -> 0.34, squad2 F1 0.420 -> 0.425 at 0.2; for names the clause feature gained
-# nothing on the even halves and cost realtimeqa's odd half 0.02-0.06 F1 at 0.1-0.3.
+# The weight of `Candidate.clause`, chosen on the even halves of seed, squad2_dev500 and
+# realtimeqa_dev by re-ranking stored contexts on the features alone (no model): at 0.2 seed EM
+# 0.31 -> 0.34 and squad2 F1 0.420 -> 0.425 (held out: realtimeqa lost one question, squad2
+# gained 0.006 F1). For names it gained nothing on the even halves and cost realtimeqa's odd
+# half 0.03-0.06 F1 at 0.1-0.3, so only figures get it.
 CLAUSE_WEIGHT = 0.2
 
 
