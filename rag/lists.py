@@ -5,9 +5,10 @@ kind ("Maria Lindqvist and Tomas Brandt voted against", spaCy's `conj`), each fi
 role in the sentence, so each answers the question and the answer names them all. Whether a
 question wants several things is read from the evidence, not from its wording ("Who voted…?"
 can have one answer or five); only a question whose grammar asks for one thing ("which
-country", "who is the president", `AnswerType.singular`) keeps the single span. Figures are
-left alone: "how many" asks for one count, and two figures joined by "and" usually count
-different things.
+country", "who is the president", `AnswerType.singular`) keeps the single span. Only named
+entities are listed: "how many" asks for one count (two figures joined by "and" usually
+count different things), and on squad2_dev500 joined noun phrases ("terrestrial offering
+and cable services") added words, not answers.
 
     >>> best = coordinated(question, kind, best, sentence_text)
 """
@@ -33,7 +34,7 @@ _STRIP = " ,.;:\"'“”‘’()"
 def coordinated(question: str, kind: AnswerType, best: Candidate, sentence: str) -> Candidate:
     """`best`, or the list of it and the same-kind spans coordinated with it by "and" in its
     sentence ("A and B", "A, B and C"), in sentence order; offsets then span the whole list."""
-    if kind.numeric or kind.singular or kind.explain or best.label == "NUM":
+    if kind.numeric or kind.singular or kind.explain or best.label in {"NUM", "NP"}:
         return best
     doc = nlp.parse(sentence)
     span = doc.char_span(best.start, best.end, alignment_mode="expand")
@@ -67,20 +68,10 @@ def _joined_by_and(root: Token) -> bool:
 
 
 def _same_kind(doc: Doc, token: Token, label: str, kind: AnswerType) -> Span | None:
-    """The entity of the asked kind (else of `label`) around `token`, or for a noun-phrase
-    answer the noun phrase `token` heads (headed by the asked noun when the question names one)."""
-    if label != "NP":  # the kind asked for: spaCy's small NER calls some names ORG, others PERSON
-        labels = kind.labels or {label}
-        return next(
-            (e for e in doc.ents if e.start <= token.i < e.end and e.label_ in labels), None
-        )
-    if kind.head and token.lemma_.lower() != kind.head:
-        return None
-    for chunk in doc.noun_chunks:
-        if chunk.root.i == token.i and chunk.root.pos_ != "PRON":
-            words = chunk[1:] if chunk[0].pos_ == "DET" else chunk
-            return words if len(words) else None
-    return None
+    """The entity of the asked kind (else of `label`) around `token`."""
+    # any kind asked for: spaCy's small NER calls some names ORG, others PERSON
+    labels = kind.labels or {label}
+    return next((e for e in doc.ents if e.start <= token.i < e.end and e.label_ in labels), None)
 
 
 def _join(texts: list[str]) -> str:
