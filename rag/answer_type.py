@@ -10,8 +10,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from rag import nlp
+
+if TYPE_CHECKING:
+    from spacy.tokens import Token
 
 PERSON = frozenset({"PERSON"})
 WHO = frozenset({"PERSON", "ORG", "NORP"})
@@ -30,9 +34,9 @@ for _labels, _words in (
     (
         PERSON,
         "person man woman star celebrity actor actress singer musician rapper player athlete "
-        "leader president politician official senator lawmaker judge author writer director "
-        "ceo founder scientist researcher artist comedian host king queen prince minister "
-        "governor mayor candidate chancellor coach quarterback billionaire astronaut",
+        "leader president politician official senator lawmaker councillor councilor judge author "
+        "writer director ceo founder scientist researcher artist comedian host king queen prince "
+        "minister governor mayor candidate chancellor coach quarterback billionaire astronaut",
     ),
     (
         frozenset({"ORG"}),
@@ -78,7 +82,10 @@ class AnswerType:
     `numeric`: the answer is a figure. `explain`: why/how questions, answered by a quote.
     `strict`: an answer of this type must be found, or the question is refused.
     `primary`: the labels that fit best ("who" is most often a PERSON); the rest of `labels`
-    count as a weaker match."""
+    count as a weaker match. `counted`: for "how many X", the lemmas of the phrase that names X
+    ("vaccine doses" -> dose, vaccine): a figure attached to any of them counts X.
+    `singular`: the question's grammar asks for one thing ("which country", "who is the
+    president"), so coordinated names in the evidence are not merged into a list."""
 
     labels: frozenset[str] = frozenset()
     head: str | None = None
@@ -86,6 +93,8 @@ class AnswerType:
     explain: bool = False
     strict: bool = False
     primary: frozenset[str] = frozenset()
+    counted: frozenset[str] = frozenset()
+    singular: bool = False
 
     def match(self, label: str) -> float:
         """How well an entity label fits: 1 for a primary label, 0.7 for another allowed one."""
@@ -100,9 +109,9 @@ def answer_type(question: str) -> AnswerType:
     if _EXPLAIN.search(q):
         return AnswerType(explain=True)
     if re.search(r"\bhow many\b", low):
-        counted = _counted(q)  # "how many years": spaCy tags "12 years" as a DATE
+        counted, phrase = _counted(q)  # "how many years": spaCy tags "12 years" as a DATE
         labels = COUNT | DATE if counted in _TIME_UNITS else COUNT
-        return AnswerType(labels, counted, numeric=True, strict=True)
+        return AnswerType(labels, counted, numeric=True, strict=True, counted=phrase)
     if re.search(r"\bhow much\b", low):
         if _MONEY_WORDS.search(q):
             return AnswerType(MONEY, numeric=True, strict=True)
@@ -115,19 +124,35 @@ def answer_type(question: str) -> AnswerType:
         return AnswerType(DATE, strict=True)
     if re.search(r"^\s*where\b|\bwhere\b.*\?$", low) and not re.search(r"\bwhich|what\b", low):
         return AnswerType(PLACE, strict=True)
-    head = _wh_head(q)
-    if head is not None:
+    noun = _wh_noun(q)
+    if noun is not None:
+        head = noun.lemma_.lower()
         labels = HEAD_LABELS.get(head, frozenset())
         numeric = bool(labels) and labels <= AMOUNT  # "what percentage", "the population of"
-        return AnswerType(labels, head, numeric=numeric, strict=numeric)
+        singular = noun.tag_ in _SINGULAR_TAGS
+        return AnswerType(labels, head, numeric=numeric, strict=numeric, singular=singular)
     if re.search(r"^\s*(who|whom|whose)\b|\bwho\b", low):
-        return AnswerType(WHO, strict=True, primary=PERSON)
+        return AnswerType(WHO, strict=True, primary=PERSON, singular=_one_named(q))
     return AnswerType()
 
 
-def _wh_head(question: str) -> str | None:
+_SINGULAR_TAGS = frozenset({"NN", "NNP"})
+
+
+def _one_named(question: str) -> bool:
+    """ "Who is the president of X?": a copula whose noun is singular asks for one person.
+    "Who voted against the bridge?" says nothing either way (English uses a singular verb
+    after "who" whatever the answer), so only the evidence can tell."""
+    for tok in nlp.parse(question):
+        if tok.lemma_ == "be" and tok.dep_ == "ROOT":
+            nouns = [c for c in tok.children if c.dep_ in {"attr", "nsubj"} and c.lower_ != "who"]
+            return any(c.tag_ in _SINGULAR_TAGS for c in nouns)
+    return False
+
+
+def _wh_noun(question: str) -> Token | None:
     """The noun "which"/"what" asks about: "which wildly popular show" -> show, "what is the
-    population of X" -> population, "what type of ideals" -> ideal. Read off the tags of the
+    population of X" -> population, "what type of ideals" -> ideals. Read off the tags of the
     words that follow, since the parse of a question's wh-word is often off."""
     doc = nlp.parse(question)
     for tok in doc:
@@ -151,8 +176,8 @@ def _wh_head(question: str) -> str | None:
             and noun.i + 2 < len(doc)
             and doc[noun.i + 1].lower_ == "of"
         ):
-            return _wh_head(f"which {doc[noun.i + 2 :].text}")
-        return noun.lemma_.lower()
+            return _wh_noun(f"which {doc[noun.i + 2 :].text}")
+        return noun
     return None
 
 
@@ -160,9 +185,12 @@ _TIME_UNITS = frozenset("second minute hour day week month year decade century t
 _VAGUE = frozenset({"type", "kind", "sort", "form", "name", "part", "piece"})
 
 
-def _counted(question: str) -> str | None:
-    """The noun "how many" counts ("how many vaccine doses" -> dose)."""
+def _counted(question: str) -> tuple[str | None, frozenset[str]]:
+    """The noun "how many" counts and the lemmas of the phrase naming it: "how many vaccine
+    doses" -> (dose, {dose, vaccine}), since "1.2 billion vaccines" counts the same thing."""
     for tok in nlp.parse(question):
-        if tok.lower_ == "many" and tok.head is not tok and tok.head.pos_ in {"NOUN", "PROPN"}:
-            return tok.head.lemma_.lower()
-    return None
+        if tok.lower_ == "many" and tok.head.i != tok.i and tok.head.pos_ in {"NOUN", "PROPN"}:
+            noun = tok.head
+            mods = [c for c in noun.children if c.dep_ == "compound" and c.pos_ == "NOUN"]
+            return noun.lemma_.lower(), frozenset(t.lemma_.lower() for t in [noun, *mods])
+    return None, frozenset()

@@ -8,7 +8,8 @@ Haystack's `DocumentJoiner` maps its join modes to functions):
     ...     print(item)  # str deltas, then one Draft
 
 - `reader` (default): typed candidate spans from spaCy, ranked by their features and by the
-  model's likelihood of each as the answer; a confident span is the answer, else a quote.
+  model's likelihood of each as the answer; a confident span is the answer (with the names
+  its sentence coordinates with it, `rag.lists`), else a quote.
 - `grounded`: the model writes freely; its answer is kept only when the cited sentence
   supports it (and, for a typed question, it contains a candidate of that type).
 - `extractive`: always quote the best sentences. `generative`: the model's unchecked answer.
@@ -36,6 +37,7 @@ from rag.ground import (
     quoted_evidence,
     supporting,
 )
+from rag.lists import coordinated
 from rag.types import Citation, Mode
 
 REFUSAL = "The indexed articles don't contain an answer to this question."
@@ -199,6 +201,7 @@ class ReaderAnswerer:
             yield draft
             return
         cite = focus.context[best.n - 1]
+        best = coordinated(focus.question, answer_type(focus.question), best, cite.text)
         yield best.text
         yield Draft(best.text, "extracted", [cite], evidence_text([cite]), best.score)
 

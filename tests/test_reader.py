@@ -150,3 +150,32 @@ def test_a_sum_of_money_is_the_figure_with_its_currency() -> None:
     # a figure without a currency does not answer "how much money"
     plain = "The council approved the Orvana bridge, with 48 million visitors expected."
     assert extract(q, answer_type(q), [Scored(1, plain, 1.0)]) == []
+
+
+DONATIONS = (
+    "The health ministry said that more than 40 million vaccine doses have been delivered to at "
+    "least 60 countries, and over 90 million vaccines will be donated to partner nations next "
+    "year."
+)
+
+
+def test_the_counted_thing_is_named_by_its_whole_phrase() -> None:
+    kind = answer_type("How many vaccine doses will be donated next year?")
+    assert kind.head == "dos" and kind.counted == {"dos", "vaccine"}  # spaCy's lemma of "doses"
+
+
+@pytest.mark.parametrize(
+    ("question", "lead", "other"),
+    [
+        ("How many vaccine doses will be donated next year?", "90 million", "40 million"),
+        ("How many vaccine doses have been delivered?", "40 million", "90 million"),
+    ],
+)
+def test_the_lead_figure_is_the_one_in_the_clause_the_question_asks_about(
+    question: str, lead: str, other: str
+) -> None:
+    # two figures, two clauses joined by "and": the question's verb and its time ("donated
+    # next year") sit in one clause only, and that clause's figure answers
+    found = rank(extract(question, answer_type(question), [Scored(1, DONATIONS, 1.0)]), Weights())
+    assert lead in found[0].text
+    assert found[0].clause > next(c.clause for c in found if other in c.text)
