@@ -97,7 +97,6 @@ class KillResult:
 
 def check_index(index_dir: Path, embedder: object, reported: int) -> tuple[int, list[str]]:
     """Opens the index and returns (generation, problems)."""
-    import faiss
 
     from embeddings.errors import IndexUnavailableError
     from embeddings.index import Index
@@ -114,7 +113,7 @@ def check_index(index_dir: Path, embedder: object, reported: int) -> tuple[int, 
     chunk_ids = {r[0] for r in db.execute("SELECT id FROM chunks")}
     fts_ids = {r[0] for r in db.execute("SELECT rowid FROM chunks_fts")}
     vectors = index.store.vectors  # type: ignore[attr-defined]  # the FAISS backend
-    faiss_ids = {int(i) for i in faiss.vector_to_array(vectors.index.id_map)}
+    faiss_ids = {int(i) for i in vectors.ids()}
     if not chunk_ids == fts_ids == faiss_ids:
         problems.append(
             f"ids differ: {len(chunk_ids)} chunks, {len(fts_ids)} text rows, "
