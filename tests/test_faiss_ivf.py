@@ -33,7 +33,7 @@ def test_ivf_after_the_threshold_keeps_results_ids_and_deletes(tmp_path: Path) -
     assert sorted(store.ids().tolist()) == list(range(6_000))
 
     found = np.array([[i for i, _ in store.search(q, 10)] for q in queries])
-    # 6,000 vectors give IVF too few points per list to be at its best (0.83 measured); the
+    # 6,000 vectors give IVF too few points per list to be at its best; the
     # >= 0.98 target is measured at a million chunks by `python -m evals.ann_bench`.
     assert recall_at(found, _exact(data, queries, 10)) >= 0.75
 
