@@ -76,6 +76,16 @@ def _round(v: float | None) -> float | None:
     return None if v is None else round(v, 1)
 
 
+def _wait_for_port(port: int, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.2)
+    raise RuntimeError(f"milvus-lite server did not listen on port {port}")
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -248,7 +258,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--duration", type=float, default=20.0, help="seconds per level and endpoint")
     p.add_argument("--questions", type=int, default=40, help="first N questions of the dataset")
     p.add_argument("--store", choices=["faiss", "milvus"], default="faiss")
-    p.add_argument("--milvus-uri", help="RAG_MILVUS_URI for --store milvus")
+    p.add_argument(
+        "--milvus-uri",
+        help="RAG_MILVUS_URI for --store milvus (default: start a milvus-lite gRPC server here)",
+    )
     p.add_argument("--json", type=Path, help="also write the results here")
     args = p.parse_args(argv)
     levels = [int(x) for x in args.levels.split(",")]
@@ -258,23 +271,44 @@ def main(argv: list[str] | None = None) -> int:
 
     env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1"}
     env.pop("RAG_API_KEYS", None)
-    if args.store == "milvus":
-        if "store" not in Settings.__dataclass_fields__:
-            print("evals.load: this checkout has no Milvus store (RAG_STORE)", file=sys.stderr)
-            return 2
-        env["RAG_STORE"] = "milvus"
-        if args.milvus_uri:
-            env["RAG_MILVUS_URI"] = args.milvus_uri
-        os.environ.update({k: env[k] for k in ("RAG_STORE", "RAG_MILVUS_URI") if k in env})
-
     dataset = load_dataset(args.dataset)
     questions = [q.question for q in dataset.questions[: args.questions]]
     work = Path(tempfile.mkdtemp(prefix="rag-load-"))
     results: dict[str, Any] = {"machine": f"{os.cpu_count()} cores, shared with other jobs"}
     replicas: list[Replica] = []
+    milvus: subprocess.Popen[bytes] | None = None
     try:
         index = work / "index"
-        shutil.copytree(cached_index(dataset), index)
+        if args.store == "milvus":
+            uri = args.milvus_uri
+            if not uri:  # milvus-lite's own gRPC server: one store every replica shares
+                port = free_port()
+                milvus = subprocess.Popen(
+                    [
+                        sys.executable,
+                        "-m",
+                        "milvus_lite",
+                        "server",
+                        "--data-dir",
+                        str(work / "milvus"),
+                        "--host",
+                        "127.0.0.1",
+                        "--port",
+                        str(port),
+                    ],
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+                uri = f"http://127.0.0.1:{port}"
+                _wait_for_port(port)
+            env.update({"RAG_STORE": "milvus", "RAG_MILVUS_URI": uri})
+            os.environ.update({"RAG_STORE": "milvus", "RAG_MILVUS_URI": uri})
+            print(f"indexing {dataset.name} into Milvus at {uri}", file=sys.stderr)
+            t = time.perf_counter()
+            Pipeline(index, settings=Settings.from_env()).ingest(documents=dataset.load_documents())
+            results["milvus_ingest_s"] = _round(time.perf_counter() - t)
+        else:
+            shutil.copytree(cached_index(dataset), index)
         print(f"reference: {len(questions)} questions in process", file=sys.stderr)
         pipeline = Pipeline(index, settings=Settings.from_env())
         pipeline.ask(questions[0])  # load the models
@@ -308,6 +342,9 @@ def main(argv: list[str] | None = None) -> int:
             r.process.terminate()
         for r in replicas:
             r.process.wait(30)
+        if milvus is not None:
+            milvus.terminate()
+            milvus.wait(30)
         shutil.rmtree(work, ignore_errors=True)
     print(render(results, args))
     if args.json:
