@@ -95,6 +95,16 @@ def check_question(question: object) -> str:
     return text
 
 
+def check_search(question: object, k: object, retriever: object) -> str:
+    """The question, stripped, once it and the search settings are valid."""
+    text = check_question(question)
+    if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= 50:
+        raise InvalidQuestionError("k must be an integer between 1 and 50")
+    if retriever not in RETRIEVERS:
+        raise InvalidQuestionError(f"retriever must be one of {', '.join(RETRIEVERS)}")
+    return text
+
+
 def check_history(history: object) -> list[tuple[str, str]]:
     """Earlier turns as (question, answer) pairs of strings, or InvalidQuestionError."""
     if not isinstance(history, list | tuple):
@@ -237,8 +247,9 @@ class Pipeline:
         retriever: str = "hybrid",
     ) -> list[Any]:
         """Ranked chunks (`rag.retrieve.Hit`) for a question, without answering it."""
-        question = check_question(question)
+        question = check_search(question, k, retriever)
         self._ensure_corpus()
+        self.index.refresh()
         return self.retriever.retrieve(
             question, k=k, as_of=_as_date(as_of), filters=to_filters(filters), mode=retriever
         )
@@ -321,11 +332,7 @@ class Pipeline:
     ) -> Focused:
         """Retrieve and focus: the numbered sentences an answerer will read, and whether the
         best of them comes close enough to the question to answer it at all."""
-        question = check_question(question)
-        if not isinstance(k, int) or not 1 <= k <= 50:
-            raise InvalidQuestionError("k must be an integer between 1 and 50")
-        if retriever not in RETRIEVERS:
-            raise InvalidQuestionError(f"retriever must be one of {', '.join(RETRIEVERS)}")
+        question = check_search(question, k, retriever)
         flt, as_of_date = to_filters(filters), _as_date(as_of)
         self._ensure_corpus()
         self.index.refresh()
