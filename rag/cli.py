@@ -9,6 +9,7 @@ import argparse
 import datetime as dt
 import json
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -38,6 +39,8 @@ def _check_index_exists(args: argparse.Namespace) -> None:
     path = getattr(args, "index", None)
     if path is None or args.command == "ingest":
         return  # the default index is created on first use, with the seed article
+    if os.environ.get("RAG_STORE", "faiss") != "faiss":
+        return  # the index lives in the store (e.g. a Milvus server), not in this folder
     path = Path(path).expanduser()
     if not path.exists() or (path.is_dir() and not any(path.iterdir())):
         raise UsageError(f"no index at {path}; create one with `rag ingest PATH --index {path}`")
