@@ -5,11 +5,11 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
-import socket
 import sys
 
 from rag.errors import RagError
 from rag.serve.config import ServeConfig
+from rag.ui.server import port_free
 
 
 def configure_parser(p: argparse.ArgumentParser) -> None:
@@ -29,15 +29,6 @@ def configure_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-ui", action="store_true", help="do not mount the web UI at /ui")
 
 
-def _port_free(host: str, port: int) -> bool:
-    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as s:
-        try:
-            s.bind((host, port))
-        except OSError:
-            return False
-    return True
-
-
 def run(args: argparse.Namespace) -> int:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
@@ -54,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"rag serve: {exc}", file=sys.stderr)
         return 2
-    if not _port_free(config.host, config.port):
+    if not port_free(config.host, config.port):
         print(
             f"rag serve: cannot listen on {config.host}:{config.port} (port busy or address "
             "not available); choose another with --port",

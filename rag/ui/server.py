@@ -129,7 +129,8 @@ def serve(
     return url
 
 
-def _port_free(host: str, port: int) -> bool:
+def port_free(host: str, port: int) -> bool:
+    """Whether `host:port` can be bound now: checked before the models load."""
     with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as s:
         try:
             s.bind((host, port))
@@ -165,7 +166,7 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as e:
         print(f"rag ui: {e}", file=sys.stderr)
         return 2
-    if not _port_free(host, port):
+    if not port_free(host, port):
         print(
             f"rag ui: cannot listen on {host}:{port} (port busy or address not available); "
             "choose another with --port",
