@@ -145,15 +145,17 @@ class ChunkTable:
         match = fts_query(query)
         if not match or k <= 0:
             return []
-        sql = "SELECT rowid, -bm25(chunks_fts) FROM chunks_fts WHERE chunks_fts MATCH ?"
+        sql = "SELECT f.rowid, -bm25(chunks_fts) FROM chunks_fts f"
         params: list[Any] = [match]
         if flt:
+            # A join, not `rowid IN (SELECT …)`: SQLite ran that form at 950 ms a query on
+            # 20,365 chunks (realtimeqa_dev, with as_of) against 5 ms for this one.
             where, extra = filter_sql(flt)
-            sql += (
-                " AND rowid IN (SELECT c.id FROM chunks c JOIN documents d USING (doc_id) "
-                f"WHERE {where})"
-            )
+            sql += " JOIN chunks c ON c.id = f.rowid JOIN documents d USING (doc_id)"
+            sql += f" WHERE chunks_fts MATCH ? AND {where}"
             params += extra
+        else:
+            sql += " WHERE chunks_fts MATCH ?"
         sql += " ORDER BY bm25(chunks_fts) LIMIT ?"
         params.append(k)
         return [(int(r), float(s)) for r, s in self.db.execute(sql, params)]

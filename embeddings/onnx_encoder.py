@@ -71,6 +71,9 @@ class OnnxEncoder:
         options = ort.SessionOptions()
         options.intra_op_num_threads = max(1, os.cpu_count() or 1)
         options.log_severity_level = 3
+        # Idle ORT threads spin for a while after each run; the model's prompt read, which
+        # picks its thread count by who else is running, then saw a busy core and used one.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self.session = ort.InferenceSession(
             str(onnx_path), options, providers=["CPUExecutionProvider"]
         )

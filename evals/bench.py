@@ -79,7 +79,7 @@ def bench_warm(pipeline: Pipeline, rounds: int) -> dict[str, float]:
 def bench_parts(pipeline: Pipeline, embedder: Embedder) -> dict[str, float]:
     """The raw limits underneath: what llama.cpp and the embedder do on their own here."""
     from rag.answerers import build_messages
-    from rag.generate import LlamaCppGenerator
+    from rag.llama import LlamaCppGenerator, llama_threads, prompt_threads
 
     out: dict[str, float] = {}
     gen = pipeline.generator
@@ -90,7 +90,7 @@ def bench_parts(pipeline: Pipeline, embedder: Embedder) -> dict[str, float]:
         tokens = llm.tokenize(
             "\n".join(m["content"] for m in messages).encode(), add_bos=True, special=True
         )
-        gen._set_threads()
+        llm._ctx.set_n_threads(llama_threads(), prompt_threads())
         reads = []
         for _ in range(3):
             llm.reset()

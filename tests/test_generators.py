@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from rag import GeneratorError, Pipeline, Settings
-from rag.generate import packaged_model_path
+from rag.llama import packaged_model_path
 
 
 def free_port() -> int:
