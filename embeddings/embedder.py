@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from embeddings.onnx_encoder import EncoderUnavailableError, OnnxEncoder, onnx_model_path
+from embeddings.onnx_encoder import BATCH, EncoderUnavailableError, OnnxEncoder, onnx_model_path
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
@@ -43,7 +43,7 @@ class Embedder:
         self,
         model_path: str | Path | None = None,
         *,
-        batch_size: int = 64,
+        batch_size: int | None = None,
         backend: str | None = None,
     ) -> None:
         self.model_path = Path(model_path) if model_path else default_model_path()
@@ -104,14 +104,21 @@ class Embedder:
             return self._onnx.count_tokens(text)
         return len(self.model.tokenizer(text, add_special_tokens=True)["input_ids"])
 
-    def encode(self, texts: Sequence[str], *, progress: bool = False) -> np.ndarray:
+    def encode(
+        self, texts: Sequence[str], *, progress: bool = False, documents: bool = False
+    ) -> np.ndarray:
+        """`documents=True` for article chunks going into the index: on the onnx backend
+        they take the int8 path (about 2× the speed; queries and sentences keep the exact
+        weights, so an index made before is searched as before)."""
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         if self.backend == "onnx":
-            return self._onnx.encode(texts, self.batch_size, progress=progress)
+            return self._onnx.encode(
+                texts, self.batch_size or BATCH, progress=progress, documents=documents
+            )
         vectors = self.model.encode(
             list(texts),
-            batch_size=self.batch_size,
+            batch_size=self.batch_size or 64,
             normalize_embeddings=True,
             convert_to_numpy=True,
             show_progress_bar=progress,

@@ -191,7 +191,7 @@ class Index:
                 for doc, _ in todo
             ]
             texts = [c.text for chunks in per_doc for c in chunks]
-            vectors = self.embedder.encode(texts, progress=progress)
+            vectors = self.embedder.encode(texts, progress=progress, documents=True)
             report.chunks_added = len(texts)
             puts, start = [], 0
             for (doc, digest), chunks in zip(todo, per_doc, strict=True):

@@ -1,6 +1,7 @@
 """Vector search at a million chunks: exact vs approximate FAISS indexes, chosen by measurement.
 
-`python -m evals.ann_bench [--n 1000000] [--queries 200] [--json]` (also `evals.bench --large`).
+`python -m evals.ann_bench [--n 1000000] [--queries 200] [--json]` (also `evals.bench --large`);
+`--growth` times the FAISS store's own switch from exact to IVF at its threshold.
 
 The vectors are synthetic but shaped like text embeddings: clustered (topics) inside a
 low-rank subspace (MiniLM's vectors use a fraction of their 384 dimensions), plus noise, then
@@ -106,13 +107,52 @@ def bench_million(n: int = 1_000_000, n_queries: int = 200, k: int = 10) -> dict
     return out
 
 
+def bench_store_growth(batch: int = 1_000) -> dict[str, float]:
+    """What the FAISS store's own switch costs: adding one ingest-sized batch to a store
+    just under its IVF threshold (the add that converts it: reconstruct every vector, train,
+    re-add) against the same add to an exact store, and the switched store's copy and save,
+    which every committed write pays (a new generation)."""
+    import tempfile
+    from pathlib import Path
+
+    from embeddings.faiss_store import IVF_THRESHOLD, FaissVectors
+
+    n = IVF_THRESHOLD - batch // 2
+    vectors = synthetic(n + batch, seed=5)
+    ids = np.arange(n + batch, dtype=np.int64)
+    store = FaissVectors(DIM)
+    store.add(ids[:n], vectors[:n])
+    start = time.perf_counter()
+    exact = store.copy()
+    exact.remove(ids[n - batch : n])
+    exact.add(ids[n - batch : n], vectors[n - batch : n])  # stays exact: n < the threshold
+    exact_add_s = time.perf_counter() - start
+    start = time.perf_counter()
+    store.add(ids[n:], vectors[n:])
+    switch_s = time.perf_counter() - start
+    assert store.ivf is not None
+    with tempfile.TemporaryDirectory() as tmp:
+        start = time.perf_counter()
+        store.copy().save(Path(tmp) / "vectors.faiss")
+        commit_s = time.perf_counter() - start
+    return {
+        "vectors": float(store.index.ntotal),
+        "exact_copy_and_add_s": exact_add_s,
+        "switch_to_ivf_add_s": switch_s,
+        "ivf_copy_and_save_s": commit_s,
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m evals.ann_bench", description=__doc__)
     parser.add_argument("--n", type=int, default=1_000_000)
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--json", action="store_true")
+    parser.add_argument(
+        "--growth", action="store_true", help="the store's switch to IVF at its threshold instead"
+    )
     args = parser.parse_args(argv)
-    result = bench_million(args.n, args.queries)
+    result = bench_store_growth() if args.growth else bench_million(args.n, args.queries)
     if args.json:
         print(json.dumps(result, indent=2))
     else:

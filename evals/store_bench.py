@@ -43,7 +43,9 @@ class QueryVectors:
         self.centres = centres
         self.rng = np.random.default_rng(seed)
 
-    def encode(self, texts: list[str], *, progress: bool = False) -> np.ndarray:
+    def encode(
+        self, texts: list[str], *, progress: bool = False, documents: bool = False
+    ) -> np.ndarray:
         c = self.centres[self.rng.integers(len(self.centres), size=len(texts))]
         return normalise(c + 0.35 * self.rng.standard_normal(c.shape).astype(np.float32))
 

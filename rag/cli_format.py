@@ -50,9 +50,11 @@ class ProgressEmbedder(Embedder):
         super().__init__(model_path)
         self.before_bar = before_bar  # clears the status line the bar replaces
 
-    def encode(self, texts: Sequence[str], *, progress: bool = False) -> np.ndarray:
+    def encode(
+        self, texts: Sequence[str], *, progress: bool = False, documents: bool = False
+    ) -> np.ndarray:
         if not progress or not texts:
-            return super().encode(texts)
+            return super().encode(texts, documents=documents)
         from tqdm import tqdm
 
         self.before_bar()
@@ -69,7 +71,7 @@ class ProgressEmbedder(Embedder):
         with bar:
             for i in range(0, len(texts), self.GROUP):
                 group = texts[i : i + self.GROUP]
-                parts.append(super().encode(group))
+                parts.append(super().encode(group, documents=documents))
                 bar.update(len(group))
         return np.concatenate(parts)
 

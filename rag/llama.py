@@ -10,14 +10,13 @@ Any other GGUF file the user names is run as it is.
 
 from __future__ import annotations
 
-import contextlib
 import importlib.util
-import logging
 import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from embeddings.model_cache import derived, quiet_stderr
 from rag.errors import GeneratorError
 
 Messages = list[dict[str, str]]
@@ -25,7 +24,6 @@ PACKAGED_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 LLAMA_FTYPE_MOSTLY_F16 = 1
 SCORE_SEQUENCES = 8  # the shared prompt plus up to 7 candidates per decode
 SCORE_BATCH = 512
-log = logging.getLogger(__name__)
 
 
 def packaged_model_path() -> Path:
@@ -36,61 +34,27 @@ def packaged_model_path() -> Path:
     return Path(spec.origin).parent / PACKAGED_FILE
 
 
-def model_cache_dir() -> Path:
-    import platformdirs
-
-    return Path(platformdirs.user_cache_dir("rag", appauthor=False)) / "models"
-
-
 def widened_model_path(source: Path, cache_dir: Path | None = None) -> Path:
-    """`source` converted to F16 in the cache, made once (about 1 s) and written atomically.
-    The name carries the source's size, so a new package version gets a new copy. Falls back
-    to `source` when the cache cannot be written."""
+    """`source` converted to F16 in the model cache (about 1 s, once); `source` itself when
+    the cache cannot be written."""
+    return derived(source, ".F16.gguf", _to_f16, cache_dir)
+
+
+def _to_f16(source: Path, target: Path) -> None:
     import ctypes
 
     import llama_cpp
 
-    folder = cache_dir or model_cache_dir()
-    target = folder / f"{source.stem}-{source.stat().st_size}.F16.gguf"
-    if target.is_file():
-        return target
-    tmp = folder / f".{target.name}.{os.getpid()}.tmp"
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        params = llama_cpp.llama_model_quantize_default_params()
-        params.ftype = LLAMA_FTYPE_MOSTLY_F16
-        params.allow_requantize = True
-        params.nthread = os.cpu_count() or 1
-        with _quiet_stderr():
-            status = llama_cpp.llama_model_quantize(
-                str(source).encode(), str(tmp).encode(), ctypes.byref(params)
-            )
-        if status != 0:
-            raise OSError(f"llama.cpp conversion returned {status}")
-        os.replace(tmp, target)
-    except OSError as exc:
-        with contextlib.suppress(OSError):
-            tmp.unlink(missing_ok=True)
-        log.warning("running %s as Q4_1 (no F16 copy in %s: %s)", source.name, folder, exc)
-        return source
-    return target
-
-
-@contextlib.contextmanager
-def _quiet_stderr() -> Iterator[None]:
-    """llama.cpp's converter prints a line per tensor to fd 2 with no switch to stop it."""
-    try:
-        saved = os.dup(2)
-    except OSError:  # no stderr to silence
-        yield
-        return
-    try:
-        with open(os.devnull, "w") as null:
-            os.dup2(null.fileno(), 2)
-            yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
+    params = llama_cpp.llama_model_quantize_default_params()
+    params.ftype = LLAMA_FTYPE_MOSTLY_F16
+    params.allow_requantize = True
+    params.nthread = os.cpu_count() or 1
+    with quiet_stderr():
+        status = llama_cpp.llama_model_quantize(
+            str(source).encode(), str(target).encode(), ctypes.byref(params)
+        )
+    if status != 0:
+        raise OSError(f"llama.cpp conversion returned {status}")
 
 
 def llama_threads() -> int:
@@ -137,22 +101,16 @@ class LlamaCppGenerator:
         path = Path(model_path) if model_path else packaged_model_path()
         if not path.is_file():
             raise GeneratorError(f"model file not found: {path}")
-        self.model_path = path if model_path else widened_model_path(path)
         self.name = path.name
-        from llama_cpp import Llama
-
+        self.model_path = path if model_path else widened_model_path(path)
         try:
-            self.llm = Llama(
-                str(self.model_path),
-                n_ctx=n_ctx,
-                n_threads=llama_threads(),
-                n_threads_batch=llama_threads(),
-                n_gpu_layers=-1,
-                seed=0,
-                verbose=False,
-            )
-        except Exception as exc:  # llama.cpp raises ValueError on a bad file
-            raise GeneratorError(f"cannot load {self.model_path}: {exc}") from None
+            self.llm = _load(self.model_path, n_ctx)
+        except GeneratorError:
+            if self.model_path == path:
+                raise
+            self.model_path.unlink(missing_ok=True)  # a damaged copy: made again next time
+            self.model_path = path
+            self.llm = _load(path, n_ctx)
         self._formatter: Any = None
         self._scorer: _BatchScorer | None = None
 
@@ -209,6 +167,23 @@ class LlamaCppGenerator:
             delta = chunk["choices"][0]["delta"].get("content")  # type: ignore[index, union-attr]
             if delta:
                 yield str(delta)
+
+
+def _load(path: Path, n_ctx: int) -> Any:
+    from llama_cpp import Llama
+
+    try:
+        return Llama(
+            str(path),
+            n_ctx=n_ctx,
+            n_threads=llama_threads(),
+            n_threads_batch=llama_threads(),
+            n_gpu_layers=-1,
+            seed=0,
+            verbose=False,
+        )
+    except Exception as exc:  # llama.cpp raises ValueError on a bad file
+        raise GeneratorError(f"cannot load {path}: {exc}") from None
 
 
 class _BatchScorer:

@@ -43,6 +43,24 @@ def test_onnx_and_torch_vectors_agree_and_rank_alike(
         assert embedder.count_tokens(text) == torch_embedder.count_tokens(text)
 
 
+def test_article_chunks_take_the_int8_path_and_are_found_as_before(
+    embedder: Embedder, torch_embedder: Embedder
+) -> None:
+    words = SEED.split()
+    chunks = [" ".join(words[i : i + 90]) for i in range(0, len(words), 60)]
+    fast, exact = embedder.encode(chunks, documents=True), torch_embedder.encode(chunks)
+    assert embedder._onnx.document_session() is not embedder._onnx.session, "int8 was built"
+    cosine = (fast * exact).sum(axis=1)
+    assert 0.97 < cosine.min() < 0.9999, cosine.min()  # close, and not the exact path itself
+    for q in (
+        "How many vaccine doses has the US delivered abroad?",
+        "Who is the US Secretary of State?",
+        "Why did the US boycott the Beijing Olympics?",
+    ):
+        v = embedder.encode([q])[0]
+        assert np.argsort(-(fast @ v))[:3].tolist() == np.argsort(-(exact @ v))[:3].tolist()
+
+
 def test_a_question_is_answered_without_importing_torch(
     seed_index_dir: Path, tmp_path: Path
 ) -> None:

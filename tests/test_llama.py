@@ -43,6 +43,19 @@ def test_the_packaged_model_is_widened_once_into_the_cache(tmp_path: Path) -> No
     assert [p.name for p in tmp_path.iterdir()] == [first.name], "no temporary file is left"
 
 
+def test_a_damaged_copy_is_set_aside_and_the_packaged_file_answers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RAG_MODEL_CACHE", str(tmp_path))
+    source = packaged_model_path()
+    damaged = tmp_path / f"{source.stem}-{source.stat().st_size}.F16.gguf"
+    damaged.write_bytes(b"GGUF" + b"\0" * 64)  # a copy cut short, say by a full disk
+    generator = LlamaCppGenerator()
+    assert generator.model_path == source
+    assert not damaged.exists(), "the next start makes a good copy"
+    assert generator.score(messages("Where did the summit take place?"), ["Jakarta"])[0] < 0
+
+
 def test_an_unwritable_cache_runs_the_packaged_file_as_it_is(tmp_path: Path) -> None:
     blocker = tmp_path / "not-a-folder"
     blocker.write_text("")
