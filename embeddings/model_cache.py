@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -40,7 +41,7 @@ def derived(
     target = folder / f"{stem or source.stem}-{source.stat().st_size}{suffix}"
     if target.is_file():
         return target
-    tmp = folder / f".{target.name}.{os.getpid()}.tmp"
+    tmp = folder / f".{target.name}.{os.getpid()}.{threading.get_ident()}.tmp"
     try:
         folder.mkdir(parents=True, exist_ok=True)
         build(source, tmp)

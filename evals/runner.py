@@ -9,6 +9,7 @@ reads.
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import shutil
 import sys
@@ -236,10 +237,12 @@ def cache_root(override: str | Path | None = None) -> Path:
 
 
 def index_key(dataset: Dataset) -> str:
-    """Content hash of the articles plus what shapes an index (format version, chunker code,
-    embedding model), so a changed corpus or indexer gets a fresh index."""
+    """Content hash of the articles plus what shapes an index (format version, chunker and
+    encoder code, embedding model and backend), so a changed corpus or indexer gets a fresh
+    index."""
     import embeddings.chunking
     import embeddings.generations
+    import embeddings.onnx_encoder
 
     h = hashlib.sha256(dataset.content_key().encode())
     h.update(f"index-v{embeddings.generations.VERSION}".encode())
@@ -247,6 +250,8 @@ def index_key(dataset: Dataset) -> str:
     from rag import Settings
 
     h.update(str(Settings.from_env().embedder_path).encode())
+    h.update(os.environ.get("RAG_EMBEDDER_BACKEND", "").encode())
+    h.update(Path(embeddings.onnx_encoder.__file__).read_bytes())  # how chunks are embedded
     return f"{dataset.name}-{h.hexdigest()[:16]}"
 
 

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from embeddings.embedder import Embedder
-from embeddings.onnx_encoder import EncoderUnavailableError
+from embeddings.onnx_encoder import EncoderUnavailableError, onnx_model_path
 
 ROOT = Path(__file__).resolve().parent.parent
 SEED = next((ROOT / "seeds").glob("*.txt")).read_text(encoding="utf-8")
@@ -59,6 +59,20 @@ def test_article_chunks_take_the_int8_path_and_are_found_as_before(
     ):
         v = embedder.encode([q])[0]
         assert np.argsort(-(fast @ v))[:3].tolist() == np.argsort(-(exact @ v))[:3].tolist()
+
+
+def test_a_damaged_int8_copy_falls_back_to_the_exact_weights(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RAG_MODEL_CACHE", str(tmp_path))
+    source = onnx_model_path()
+    assert source is not None
+    damaged = tmp_path / f"minilm-l6-{source.stat().st_size}.int8-matmul.onnx"
+    damaged.write_bytes(b"\x08\x07 not a model")
+    fresh = Embedder()
+    vectors = fresh.encode(["The summit took place in Jakarta."], documents=True)
+    assert np.allclose(vectors, fresh.encode(["The summit took place in Jakarta."]))
+    assert not damaged.exists(), "the next start makes a good copy"
 
 
 def test_a_question_is_answered_without_importing_torch(
