@@ -39,12 +39,14 @@ class StubScorer:
     def __init__(self, logp: dict[str, float]) -> None:
         self.logp = logp
         self.calls = 0
+        self.read = ""  # the last prompt's user message
 
     def stream(self, messages: Messages, *, max_tokens: int, stop: list[str]) -> Iterator[str]:
         yield ""
 
     def score(self, messages: Messages, answers: list[str]) -> list[float]:
         self.calls += 1
+        self.read = messages[-1]["content"]
         return [self.logp.get(a, -10.0) for a in answers]
 
 
@@ -117,6 +119,17 @@ def test_the_model_chooses_among_checked_candidates_only() -> None:
     stub.logp = {"Wang Yi": -0.1, "Antony Blinken": -9.0, "Paris": 0.0}
     draft = _answer(reader, q, BLINKEN, meeting)
     assert draft.text == "Wang Yi" and draft.citations[0].text == meeting
+
+
+def test_the_model_reads_only_the_sentences_its_candidates_come_from() -> None:
+    weather = "The weather in Rome was mild and dry all week."
+    meeting = "Antony Blinken met Wang Yi in Rome on Tuesday."
+    stub = StubScorer({"Antony Blinken": -0.1})
+    reader = ReaderAnswerer(Model(lambda: stub), min_confidence=-99.0, min_answer=-99.0)
+    draft = _answer(reader, "Who met in Rome on Tuesday?", weather, meeting)
+    assert draft.text == "Antony Blinken"
+    assert f"[2] {meeting}" in stub.read, "numbered as in the answer's citations"
+    assert weather not in stub.read and "Question: Who met in Rome on Tuesday?" in stub.read
 
 
 def test_no_candidate_of_the_asked_type_is_a_refusal() -> None:
