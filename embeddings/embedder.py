@@ -104,6 +104,14 @@ class Embedder:
             return self._onnx.count_tokens(text)
         return len(self.model.tokenizer(text, add_special_tokens=True)["input_ids"])
 
+    def token_starts(self, text: str) -> list[int]:
+        """Where each word piece of `text` starts (no [CLS]/[SEP]): one call per article
+        instead of one `count_tokens` per candidate chunk (`chunk_document`)."""
+        if self.backend == "onnx":
+            return self._onnx.token_starts(text)
+        spans = self.model.tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
+        return [start for start, _ in spans["offset_mapping"]]
+
     def encode(
         self, texts: Sequence[str], *, progress: bool = False, documents: bool = False
     ) -> np.ndarray:

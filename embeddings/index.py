@@ -187,7 +187,13 @@ class Index:
             if not todo:
                 return report
             per_doc = [
-                tuple(chunk_document(doc, count_tokens=self.embedder.count_tokens))
+                tuple(
+                    chunk_document(
+                        doc,
+                        count_tokens=self.embedder.count_tokens,
+                        token_starts=getattr(self.embedder, "token_starts", None),
+                    )
+                )
                 for doc, _ in todo
             ]
             texts = [c.text for chunks in per_doc for c in chunks]

@@ -93,6 +93,9 @@ class OnnxEncoder:
     def count_tokens(self, text: str) -> int:
         return len(self.counter.encode(text).ids)
 
+    def token_starts(self, text: str) -> list[int]:
+        return [start for start, _ in self.counter.encode(text, add_special_tokens=False).offsets]
+
     def encode(
         self,
         texts: Sequence[str],

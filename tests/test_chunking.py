@@ -254,3 +254,26 @@ def test_chunks_fit_the_real_tokenizer(
         check_chunks(doc, chunks)
         for c in chunks:
             assert count_model_tokens(c.text) <= max_tokens or len(c.text.split()) == 1
+
+
+def test_word_piece_starts_chunk_exactly_as_counting_each_span(
+    seed_doc: Document, embedder
+) -> None:
+    """One tokenizer call per article gives the same chunks as a count per candidate span."""
+    tricky = Document(
+        "t",
+        "t",
+        "Zürich’s café served crème brûlée. "
+        + "Pneumonoultramicroscopicsilicovolcanoconiosis " * 40
+        + "The U.S. economy grew 2.3% in Q3 — faster than expected.\n\nA new paragraph here.",
+    )
+    for doc in (seed_doc, tricky):
+        for budget in (32, 128):
+            each = chunk_document(doc, count_tokens=embedder.count_tokens, max_tokens=budget)
+            once = chunk_document(
+                doc,
+                count_tokens=embedder.count_tokens,
+                token_starts=embedder.token_starts,
+                max_tokens=budget,
+            )
+            assert once == each and len(once) > 1
