@@ -26,7 +26,7 @@ from evals import metrics as m
 from evals.dataset import SEED_DATASET, Dataset, load_dataset
 from evals.runner import cached_index
 from rag.answer_type import AnswerType, answer_type
-from rag.answerers import build_messages
+from rag.answerers import scoring_messages
 from rag.candidates import Candidate, Scored, Weights, extract, rank
 from rag.ground import quote, quoted_evidence
 from rag.types import Citation
@@ -81,7 +81,8 @@ def collect(dataset: Dataset, cache: str | None, limit: int | None, model: bool)
         )
         if scorer is not None and found:
             top = found[:SCORED]
-            logp = scorer.score(build_messages(focus.question, ctx), [c.text for c in top])  # type: ignore[attr-defined]
+            messages = scoring_messages(focus.question, ctx, top)
+            logp = scorer.score(messages, [c.text for c in top])  # type: ignore[attr-defined]
             found = [replace(c, model=lp) for c, lp in zip(top, logp, strict=True)]
         text = quote(quoted_evidence(ctx), focus.question) if ctx else ""
         cases.append(
