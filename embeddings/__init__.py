@@ -8,4 +8,14 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 from embeddings.types import Chunk, Document
 
-__all__ = ["Chunk", "Document"]
+
+def usable_cores() -> int:
+    """The cores this process may run on (a container's cpuset, `taskset`), not the host's:
+    thread pools sized to the host's cores fight over the few they are given."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 2
+
+
+__all__ = ["Chunk", "Document", "usable_cores"]

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from embeddings import usable_cores
 from embeddings.onnx_encoder import BATCH, EncoderUnavailableError, OnnxEncoder, onnx_model_path
 
 if TYPE_CHECKING:
@@ -77,7 +78,7 @@ class Embedder:
         transformers.logging.set_verbosity_error()
 
         # Two cores: more threads than that only adds contention.
-        torch.set_num_threads(max(1, min(torch.get_num_threads(), os.cpu_count() or 1)))
+        torch.set_num_threads(max(1, min(torch.get_num_threads(), usable_cores())))
         return SentenceTransformer(str(self.model_path), device="cpu", local_files_only=True)
 
     def load(self) -> None:

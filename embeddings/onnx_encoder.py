@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from embeddings import usable_cores
 from embeddings.errors import RagError
 from embeddings.model_cache import derived
 
@@ -140,7 +141,7 @@ def _session(path: Path) -> Any:
     import onnxruntime as ort
 
     options = ort.SessionOptions()
-    options.intra_op_num_threads = max(1, os.cpu_count() or 1)
+    options.intra_op_num_threads = usable_cores()
     options.log_severity_level = 3
     # Idle ORT threads spin for a while after each run; the model's prompt read, which
     # picks its thread count by who else is running, then saw a busy core and used one.

@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from embeddings import usable_cores
 from embeddings.model_cache import derived, quiet_stderr
 from rag.errors import GeneratorError
 
@@ -48,7 +49,7 @@ def _to_f16(source: Path, target: Path) -> None:
     params = llama_cpp.llama_model_quantize_default_params()
     params.ftype = LLAMA_FTYPE_MOSTLY_F16
     params.allow_requantize = True
-    params.nthread = os.cpu_count() or 1
+    params.nthread = usable_cores()
     with quiet_stderr():
         status = llama_cpp.llama_model_quantize(
             str(source).encode(), str(target).encode(), ctypes.byref(params)
@@ -63,7 +64,7 @@ def llama_threads() -> int:
     take 63 s instead of 0.1 s on a 2-core machine."""
     if os.environ.get("RAG_THREADS"):
         return max(1, int(os.environ["RAG_THREADS"]))
-    return max(1, (os.cpu_count() or 2) // 2)
+    return max(1, usable_cores() // 2)
 
 
 def busy_neighbours() -> int | None:
@@ -82,7 +83,7 @@ def prompt_threads() -> int:
     """Threads for reading the prompt: every core nobody else is using (the ~270-token prompt
     took 1.8 s on one core and 1.1 s on two here), so spinning threads never fight a busy
     neighbour (see `llama_threads`). RAG_THREADS pins it."""
-    cores = os.cpu_count() or 2
+    cores = usable_cores()
     if os.environ.get("RAG_THREADS"):
         return llama_threads()
     busy = busy_neighbours()

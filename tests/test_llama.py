@@ -4,6 +4,7 @@ thread count that backs off when another process is busy."""
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -103,3 +104,21 @@ def test_a_busy_neighbour_takes_a_core_from_the_prompt_read() -> None:
     finally:
         spin.kill()
         spin.wait()
+
+
+def test_threads_fit_the_cores_this_process_may_use() -> None:
+    if not hasattr(os, "sched_getaffinity") or not shutil.which("taskset"):
+        pytest.skip("no CPU affinity or taskset on this platform")
+    code = (
+        "from rag.llama import llama_threads, prompt_threads; "
+        "print(llama_threads(), prompt_threads())"
+    )
+    one_core = subprocess.run(
+        ["taskset", "-c", "0", sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "RAG_THREADS": ""},
+    )
+    assert one_core.returncode == 0, one_core.stderr
+    assert one_core.stdout.split() == ["1", "1"]
