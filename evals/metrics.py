@@ -22,6 +22,7 @@ __all__ = [
     "exact_match",
     "mean",
     "normalize_answer",
+    "normalize_numbers",
     "percentile",
     "recall_at_k",
     "reciprocal_rank",
@@ -37,10 +38,41 @@ _PUNCT = frozenset(string.punctuation) | frozenset("‘’“”–—…«»′
 _CITATION_RE = re.compile(r"\s*\[\d+(?:\s*[,;-]\s*\d+)*\]")
 
 
+_NUMBER_WORDS = {
+    w: str(i)
+    for i, w in enumerate(
+        "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen "
+        "fifteen sixteen seventeen eighteen nineteen twenty".split()
+    )
+} | {
+    w: str(10 * i)
+    for i, w in enumerate("thirty forty fifty sixty seventy eighty ninety".split(), 3)
+}
+_NUMBER_WORD_RE = re.compile(r"\b(" + "|".join(_NUMBER_WORDS) + r")\b")
+_SCALE = {"thousand": 10**3, "million": 10**6, "billion": 10**9, "trillion": 10**12}
+_SCALED_RE = re.compile(r"(\d+(?:\.\d+)?)\s*(thousand|million|billion|trillion)\b")
+_GROUPED_RE = re.compile(r"(?<=\d),(?=\d{3}\b)")
+
+
+def normalize_numbers(text: str) -> str:
+    """One form for one number: "nine" -> "9", "4,200,000" -> "4200000", "$4.2 million" ->
+    "$4200000", so an answer shown as the article writes it matches a gold answer written
+    another way (the shown text itself is never changed)."""
+    text = _NUMBER_WORD_RE.sub(lambda m: _NUMBER_WORDS[m.group(1)], text.lower())
+    text = _GROUPED_RE.sub("", text)
+
+    def scaled(m: re.Match[str]) -> str:
+        value = float(m.group(1)) * _SCALE[m.group(2)]
+        return str(int(value)) if value == int(value) else m.group(0)
+
+    return _SCALED_RE.sub(scaled, text)
+
+
 def normalize_answer(text: str) -> str:
     """SQuAD normalisation: lowercase, drop punctuation and the articles a/an/the, collapse
-    whitespace. Typographic quotes and dashes count as punctuation too."""
-    text = "".join(ch for ch in text.lower() if ch not in _PUNCT)
+    whitespace. Typographic quotes and dashes count as punctuation too; numbers are written
+    one way first (`normalize_numbers`)."""
+    text = "".join(ch for ch in normalize_numbers(text) if ch not in _PUNCT)
     text = _ARTICLES_RE.sub(" ", text)
     return " ".join(text.split())
 

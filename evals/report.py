@@ -101,6 +101,7 @@ def write_report(
             by_type,
             "",
         ]
+    md += ["## Where the gold answer is lost (answerable questions)", "", _funnel_table(runs), ""]
     md += ["## Failures by kind", "", _failure_table(runs), ""]
     for r in runs:
         md += [f"## Per question: {r.config.label}", "", _question_table(r), ""]
@@ -146,6 +147,30 @@ def _by_type_table(runs: Sequence[RunResult]) -> str:
                 parts.append(f"{sum(q.refused for q in una)}/{len(una)} refused")
             cells.append(", ".join(parts))
         lines.append(f"| {r.config.label} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def _funnel_table(runs: Sequence[RunResult]) -> str:
+    """Questions whose gold answer is still there after each stage (`evals.runner.FUNNEL`)."""
+    from evals.runner import FUNNEL
+
+    names = {
+        "chunks": "in the retrieved chunks",
+        "sentences": "in the sentences candidates come from",
+        "candidates": "among the candidates the model scored",
+        "top3": "in the top 3",
+        "top1": "the top candidate",
+    }
+    lines = ["| stage | " + " | ".join(r.config.label for r in runs) + " |"]
+    lines.append("|" + "---|" * (len(runs) + 1))
+    lines.append(
+        "| answerable questions | "
+        + " | ".join(str(r.metrics["funnel"]["questions"]) for r in runs)
+        + " |"
+    )
+    for stage in FUNNEL:
+        cells = [str(r.metrics["funnel"][stage]) for r in runs]
+        lines.append(f"| {names[stage]} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 

@@ -84,6 +84,8 @@ class QuestionResult:
     qtype: str | None = None
     exact_fit: bool | None = None  # RealTime QA: fair for string matching
     confidence: float | None = None  # the reader's score of the answer it chose
+    candidates: list[str] = field(default_factory=list)  # the reader's best spans, best first
+    chunks_hold: bool | None = None  # one of the k retrieved chunks contains a gold answer
 
     @property
     def answerable(self) -> bool:
@@ -118,8 +120,30 @@ class QuestionResult:
             return "gold document not retrieved"
         return "answer not in context sentences"
 
+    @property
+    def funnel(self) -> dict[str, bool] | None:
+        """Where the gold answer still is, stage by stage (`FUNNEL`); None when unanswerable.
+        Chunks and sentences hold it when they contain it; a candidate holds it when its token
+        F1 with a gold answer reaches 0.5 (what the reader's ranker is fitted to find)."""
+        if not self.answerable:
+            return None
+        has = lambda text: bool(m.best_over(m.contains, text, self.gold))  # noqa: E731
+        right = [m.best_over(m.token_f1, c, self.gold) >= 0.5 for c in self.candidates]
+        return {
+            "chunks": bool(self.chunks_hold),
+            "sentences": any(has(c["text"]) for c in self.context),
+            "candidates": any(right),
+            "top3": any(right[:3]),
+            "top1": any(right[:1]),
+        }
+
     def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "verdict": self.verdict, "failure": self.failure}
+        return {
+            **asdict(self),
+            "verdict": self.verdict,
+            "failure": self.failure,
+            "funnel": self.funnel,
+        }
 
 
 @dataclass
@@ -169,12 +193,24 @@ def aggregate(results: Sequence[QuestionResult], *, with_exact_fit: bool = False
         "grounded": m.mean([float(bool(r.grounded)) for r in answered]),
         "refusal_precision": m.refusal_precision(refused, unanswerable),
         "refusal_recall": m.refusal_recall(refused, unanswerable),
+        "funnel": funnel_counts(answerable),
         "latency_ms": latency_summary(r.timings for r in results),
         "n_questions": len(results),
     }
     if with_exact_fit:
         out["contains_exact_fit"] = m.mean([r.contains or 0.0 for r in answerable if r.exact_fit])
     return out
+
+
+# The stages a gold answer passes on its way to the answer: the k retrieved chunks, the
+# sentences the reader takes candidates from, the candidates the model scored, the top 3, the
+# top 1. Each count is of answerable questions whose answer is still there.
+FUNNEL = ("chunks", "sentences", "candidates", "top3", "top1")
+
+
+def funnel_counts(results: Sequence[QuestionResult]) -> dict[str, int]:
+    stages = [r.funnel for r in results if r.funnel is not None]
+    return {"questions": len(stages), **{s: sum(f[s] for f in stages) for s in FUNNEL}}
 
 
 def latency_summary(timings: Iterable[dict[str, float]]) -> dict[str, dict[str, float | None]]:
@@ -314,7 +350,7 @@ def evaluate(
 
     questions = dataset.questions[:limit] if limit else dataset.questions
     flags = dataset.has_exact_fit_flags
-    retrieved: dict[str, dict[str, list[str]]] = {}
+    retrieved: dict[str, dict[str, tuple[list[str], list[str]]]] = {}
     runs: list[RunResult] = []
     for config in configs:
         if config.retriever not in retrieved:
@@ -333,7 +369,8 @@ def evaluate(
         )
         for q in bar:
             r = _run_question(pipeline, q, config, k)
-            r.retrieved = retrieved[config.retriever][q.id]
+            r.retrieved, chunks = retrieved[config.retriever][q.id]
+            r.chunks_hold = any(m.best_over(m.contains, t, r.gold) for t in chunks[:k])
             r.exact_fit = exact_fit(q) if flags else None
             results.append(score_question(r))
         runs.append(
@@ -347,16 +384,18 @@ def evaluate(
     return runs
 
 
-def _retrieve(pipeline: Pipeline, q: Question, retriever: str) -> list[str]:
+def _retrieve(pipeline: Pipeline, q: Question, retriever: str) -> tuple[list[str], list[str]]:
+    """The first RETRIEVAL_K distinct documents, and the chunk texts in retrieval order."""
     from rag import RagError
 
-    if not q.doc_ids:
-        return []
+    if not q.doc_ids and not q.answers:
+        return [], []
     try:
         hits = pipeline.retrieve(q.question, k=CHUNK_DEPTH, as_of=q.date, retriever=retriever)
     except RagError:
-        return []
-    return m.dedupe(h.doc_id for h in hits)[:RETRIEVAL_K]
+        return [], []
+    docs = m.dedupe(h.doc_id for h in hits)[:RETRIEVAL_K] if q.doc_ids else []
+    return docs, [h.chunk.text for h in hits]
 
 
 def _run_question(pipeline: Pipeline, q: Question, config: Config, k: int) -> QuestionResult:
@@ -380,6 +419,7 @@ def _run_question(pipeline: Pipeline, q: Question, config: Config, k: int) -> Qu
         return r
     r.answer, r.refused, r.mode = answer.text, answer.refused, answer.mode
     r.confidence = answer.confidence
+    r.candidates = list(answer.candidates)
     r.citations = [{"doc_id": c.doc_id, "text": c.text} for c in answer.citations]
     r.context = [{"doc_id": c.doc_id, "text": c.text} for c in answer.context]
     r.timings = dict(answer.timings)

@@ -3,7 +3,8 @@
 "Who" wants a PERSON, ORG or NORP, "where" a GPE, LOC or FAC, "when" a DATE or TIME, "how
 many" a CARDINAL or QUANTITY, "how much money" a MONEY; "which/what X" wants an entity of the
 kind X names (country -> GPE, company -> ORG) or else a noun phrase headed by X. Questions
-that ask for an explanation ("why", "how did") get no type: their answer is a quote.
+that ask for an explanation ("why", "how did") or a statement ("what did X say") get no type:
+their answer is a quote.
 """
 
 from __future__ import annotations
@@ -73,6 +74,16 @@ _MONEY_WORDS = re.compile(
     re.IGNORECASE,
 )
 _EXPLAIN = re.compile(r"^\s*(why|how (?!many|much|old|long|far|big|large|tall|high|often))\b", re.I)
+# "What did Blinken say about US allies?", "What has the WHO warned?": the answer is the
+# statement itself, a clause or a sentence, never a noun phrase out of it (issue 18: "US
+# Secreatry" was the answer to the first).
+_STATEMENT = re.compile(
+    r"^\s*what\b(?:\s+\w+){0,2}?\s+(?:did|does|do|has|have|had|will|would)\b.*\b(?:say|tell|"
+    r"announce|warn|claim|argue|stress|note|add|write|mean|reveal|admit|promise|suggest|"
+    r"describe|explain|ask|urge|call|propose|pledge|predict|think|believe)(?:s|d|ed)?\b"
+    r"[^?]*\??\s*$",
+    re.IGNORECASE,
+)
 
 
 @dataclass(frozen=True)
@@ -106,7 +117,7 @@ class AnswerType:
 def answer_type(question: str) -> AnswerType:
     q = question.strip()
     low = q.lower()
-    if _EXPLAIN.search(q):
+    if _EXPLAIN.search(q) or _STATEMENT.search(q):
         return AnswerType(explain=True)
     if re.search(r"\bhow many\b", low):
         counted, phrase = _counted(q)  # "how many years": spaCy tags "12 years" as a DATE

@@ -26,13 +26,14 @@ from typing import Protocol
 
 from rag.answer_type import answer_type
 from rag.answerable import can_answer
-from rag.candidates import Candidate, Scored, Weights, extract, rank
+from rag.candidates import Candidate, Ranker, Scored, extract, rank
 from rag.generate import CandidateScorer, Generator, Messages
 from rag.ground import (
     answers_question,
     evidence_text,
     is_model_refusal,
     parse_citations,
+    previous_sentence,
     quote,
     quoted_evidence,
     supporting,
@@ -51,11 +52,7 @@ NO_ARTICLE_IN_FILTERS = (
 SYSTEM_PROMPT = "Answer the question with a short phrase copied from the numbered sentences."
 STOP = ["\n\n", "Question:", "Sentences:"]
 
-# The reader's thresholds, chosen with its Weights by `python -m evals.calibrate` on the
-# even-numbered questions of the seed set, squad2_dev500 and realtimeqa_dev.
-MIN_CONFIDENCE = 0.4
-MIN_ANSWER = 0.3
-STRICT_HEADS = False
+SCORED = 6  # candidates the model scores: one batch of the scoring context's sequences
 
 
 class AnswererName(str, Enum):
@@ -73,6 +70,11 @@ class Focus:
     question: str
     context: list[Citation]
     timings: dict[str, float] = field(default_factory=dict)
+    read: int = 4  # the best sentences a model reading the context whole is shown
+
+    @property
+    def shown(self) -> list[Citation]:
+        return self.context[: self.read]
 
 
 @dataclass(frozen=True)
@@ -82,6 +84,7 @@ class Draft:
     citations: list[Citation] = field(default_factory=list)
     evidence: str = ""
     confidence: float | None = None
+    candidates: tuple[str, ...] = ()  # the reader's best few answers, best first
 
 
 class Answerer(Protocol):
@@ -120,9 +123,22 @@ def refusal() -> Draft:
     return Draft(REFUSAL, "refused")
 
 
-def quoted(focus: Focus, confidence: float | None = None) -> Draft:
+def quoted(focus: Focus, best: Candidate | None = None) -> Draft:
+    """The best sentences, quoted; when the reader had a candidate it did not trust, the
+    sentence that candidate comes from leads (issue 18: the first retrieved sentence was
+    quoted even when it named nothing of the kind asked for)."""
     cites = quoted_evidence(focus.context)
+    if best is not None:
+        lead = focus.context[best.n - 1]
+        cites = [lead, *(c for c in cites if c.n != lead.n)][:2]
+    cites = numbered(cites)
+    confidence = best.probability if best is not None else None
     return Draft(quote(cites, focus.question), "quoted", cites, evidence_text(cites), confidence)
+
+
+def numbered(cites: list[Citation]) -> list[Citation]:
+    """Citations numbered 1..n in the order shown, so one cited sentence is [1], not [3]."""
+    return [replace(c, n=i) for i, c in enumerate(cites, 1)]
 
 
 def _lap(focus: Focus, stage: str, since: float) -> float:
@@ -137,7 +153,7 @@ def _stream_model(model: Model, focus: Focus, out: list[str]) -> Iterator[str]:
     with model.lock:
         t = time.perf_counter()
         for delta in model.generator.stream(
-            build_messages(focus.question, focus.context), max_tokens=48, stop=STOP
+            build_messages(focus.question, focus.shown), max_tokens=48, stop=STOP
         ):
             draft += delta
             yield delta
@@ -148,51 +164,49 @@ def _stream_model(model: Model, focus: Focus, out: list[str]) -> Iterator[str]:
 class ReaderAnswerer:
     """Typed candidates, ranked by features and the model's likelihood; see module doc.
 
-    `min_confidence`: below it the best candidate is not trusted and the sentences are
-    quoted instead. `min_answer`: below it, a question that asks for a definite kind of thing
-    (who, when, where, how many; with `strict_heads` also "which country") is refused: no
-    sentence holds a believable answer. `scored`: how many of the best candidates the model
-    re-scores. Defaults: `python -m evals.calibrate` (README, Evaluation).
+    Candidates come from every retrieved sentence; a logistic regression on their features
+    (`Ranker.prerank`) keeps the best `scored`, the model scores those, and a second one with
+    the model's score (`Ranker.final`) gives each its probability of being the answer.
+    `min_confidence`: below it the best candidate is not trusted and the sentence it comes
+    from is quoted instead. `min_answer`: below it, a question that asks for a definite kind
+    of thing (who, when, where, how many) is refused: no sentence holds a believable answer.
+    Defaults: `python -m evals.calibrate --fit` (`rag/ranker.json`).
     """
 
     def __init__(
         self,
         model: Model | None,
-        weights: Weights | None = None,
+        ranker: Ranker | None = None,
         *,
-        min_confidence: float = MIN_CONFIDENCE,
-        min_answer: float = MIN_ANSWER,
-        strict_heads: bool = STRICT_HEADS,
-        scored: int = 6,
+        scored: int = SCORED,
     ) -> None:
         self.model = model
-        self.weights = weights or Weights()
-        self.min_confidence = min_confidence
-        self.min_answer = min_answer
-        self.strict_heads = strict_heads
+        self.ranker = ranker or Ranker.fitted()
         self.scored = scored
 
     def candidates(self, focus: Focus) -> list[Candidate] | None:
         """Ranked candidates; None when the question wants a type no sentence holds."""
         t = time.perf_counter()
         kind = answer_type(focus.question)
-        sentences = [Scored(c.n, c.text, c.score) for c in focus.context]
-        found = rank(extract(focus.question, kind, sentences), self.weights)
+        sentences = [
+            Scored(c.n, c.text, c.score, c.date, c.start, previous_sentence(c))
+            for c in focus.context
+        ]
+        found = rank(extract(focus.question, kind, sentences), self.ranker.prerank)
         t = _lap(focus, "candidates", t)
-        strict = kind.strict or (self.strict_heads and bool(kind.labels))
-        if strict and not found:
+        if kind.strict and not found:
             return None
-        scorer = self.model.generator if self.model and self.weights.model else None
-        if found and isinstance(scorer, CandidateScorer):
-            top = found[: self.scored]
+        top = found[: self.scored]
+        scorer = self.model.generator if self.model else None
+        if top and isinstance(scorer, CandidateScorer):
             assert self.model is not None
             messages = scoring_messages(focus.question, focus.context, top)
             with self.model.lock:
                 logp = scorer.score(messages, [c.text for c in top])
-            rescored = [replace(c, model=lp) for c, lp in zip(top, logp, strict=True)]
-            found = rank(rescored, self.weights)  # the rest were never likely enough
+            top = [replace(c, model=lp) for c, lp in zip(top, logp, strict=True)]
             _lap(focus, "score", t)
-        if strict and found[0].score < self.min_answer:
+        found = rank(top, self.ranker.final)  # the rest were never likely enough
+        if kind.strict and found[0].probability < self.ranker.min_answer:
             return None
         return found
 
@@ -202,15 +216,18 @@ class ReaderAnswerer:
             yield refusal()
             return
         best = found[0] if found else None
-        if best is None or best.score < self.min_confidence:
-            draft = quoted(focus, best.score if best else None)
+        others = tuple(c.text for c in found[:5]) if found else ()
+        if best is None or best.probability < self.ranker.min_confidence:
+            draft = quoted(focus, best)
+            draft = replace(draft, candidates=others)
             yield draft.text
             yield draft
             return
         cite = focus.context[best.n - 1]
         best = coordinated(focus.question, answer_type(focus.question), best, cite.text)
+        cites = numbered([cite])
         yield best.text
-        yield Draft(best.text, "extracted", [cite], evidence_text([cite]), best.score)
+        yield Draft(best.text, "extracted", cites, evidence_text(cites), best.probability, others)
 
 
 class GroundedAnswerer:
@@ -225,12 +242,12 @@ class GroundedAnswerer:
             return
         out: list[str] = []
         yield from _stream_model(self.model, focus, out)
-        text, cited = parse_citations(out[0].strip(), len(focus.context))
-        evidence = [c.text for c in focus.context]
+        text, cited = parse_citations(out[0].strip(), len(focus.shown))
+        evidence = [c.text for c in focus.shown]
         cited = cited or supporting(text, evidence)[:1]
         kind = answer_type(focus.question)
         typed = kind.labels and not kind.explain
-        spans = extract(focus.question, kind, [Scored(c.n, c.text, c.score) for c in focus.context])
+        spans = extract(focus.question, kind, [Scored(c.n, c.text, c.score) for c in focus.shown])
         if (
             text
             and not is_model_refusal(text)
@@ -265,7 +282,7 @@ class GenerativeAnswerer:
     def answer(self, focus: Focus) -> Iterator[str | Draft]:
         out: list[str] = []
         yield from _stream_model(self.model, focus, out)
-        text, cited = parse_citations(out[0].strip(), len(focus.context))
+        text, cited = parse_citations(out[0].strip(), len(focus.shown))
         if not text:
             yield refusal()
             return

@@ -11,11 +11,17 @@ to the question's words is short, not because of a rule about dates.
 
 from __future__ import annotations
 
+import json
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from functools import lru_cache
+from pathlib import Path
 
 from rag import nlp
 from rag.answer_type import COUNT, AnswerType
+from rag.places import place_kind
+from rag.roles import asked_slot, role
 from rag.text import content_terms
 
 _NUMBER_LABELS = frozenset({"CARDINAL", "QUANTITY", "MONEY", "PERCENT"})
@@ -37,6 +43,9 @@ class Scored:
     n: int
     text: str
     score: float
+    date: str | None = None  # the article's date
+    offset: int = 0  # where the sentence starts in its article
+    before: str = ""  # the sentence before it in its article, if retrieved
 
 
 @dataclass(frozen=True)
@@ -57,16 +66,33 @@ class Candidate:
     clause: float  # share of the question's words in the figure's own clause (figures only)
     sentence: float  # the sentence's score minus the best sentence's (<= 0)
     repeat: float  # share of the sentences that also contain this span
+    rank: float = 0.0  # 1 / the sentence's rank among the retrieved sentences
+    fine: float = 0.0  # "which country/state/city/continent": 1 that kind, -1 another place
+    role: float = 0.0  # 1: fills the slot of the question's verb the question asks for
+    newest: float = 0.0  # 1: from the newest article among those retrieved (dated ones)
+    lead: float = 0.0  # near the top of its article, where news puts the story
+    window: float = 0.0  # share of the question's terms in the sentence and the one before
     model: float = 0.0  # the generator's mean log-probability of this answer (<= 0)
-    score: float = 0.0
+    score: float = 0.0  # the ranker's logit
+
+    @property
+    def probability(self) -> float:
+        """The ranker's estimate that this span is the answer (fitted weights only)."""
+        return 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, self.score))))
+
+
+FEATURES = (
+    "type_match", "attach", "coverage", "near_head", "entity", "support", "clause",
+    "sentence", "repeat", "rank", "fine", "role", "newest", "lead", "window", "model",
+)  # fmt: skip
+RANKER_FILE = Path(__file__).with_name("ranker.json")
 
 
 @dataclass(frozen=True)
 class Weights:
-    """How features combine into a candidate's score; chosen by `python -m evals.calibrate`
-    on the even-numbered questions of the seed set, squad2_dev500 and realtimeqa_dev (README,
-    Evaluation). Log-probabilities run from about -1 to -6, so 0.05 lets the model decide
-    between candidates the features rank close together."""
+    """How features combine into a candidate's score, a logit: `Candidate.probability` is
+    the chance that it is the answer (`Ranker` holds the fitted ones); the defaults here are
+    the hand weights the fitted ones replaced."""
 
     type_match: float = 0.2
     attach: float = 0.6
@@ -77,7 +103,61 @@ class Weights:
     clause: float = CLAUSE_WEIGHT
     sentence: float = 0.5
     repeat: float = 0.0
+    rank: float = 0.0
+    fine: float = 0.0
+    role: float = 0.0
+    newest: float = 0.0
+    lead: float = 0.0
+    window: float = 0.0
     model: float = 0.05
+    bias: float = 0.0
+
+    def vector(self) -> list[float]:
+        return [getattr(self, f) for f in FEATURES]
+
+
+@dataclass(frozen=True)
+class Ranker:
+    """The reader's two fitted rankers and its thresholds (probabilities): `prerank` orders
+    every candidate on its features, `final` re-orders the best few once the model has
+    scored them. Below `min_confidence` the answer is quoted, not extracted; a typed
+    question whose best candidate is below `min_answer` is refused; below `min_relevance`
+    no retrieved sentence is close enough to the question to answer it (`Pipeline.focus`)."""
+
+    prerank: Weights
+    final: Weights
+    min_confidence: float
+    min_answer: float
+    min_relevance: float = 0.4  # the pipeline's relevance gate, chosen with the rest
+
+    @classmethod
+    def fitted(cls, path: Path = RANKER_FILE) -> Ranker:
+        return _load_ranker(str(path))
+
+    def to_json(self) -> dict[str, object]:
+        def weights(w: Weights) -> dict[str, float]:
+            return {"bias": round(w.bias, 4), **{f: round(getattr(w, f), 4) for f in FEATURES}}
+
+        return {
+            "format": 1,
+            "prerank": weights(self.prerank),
+            "final": weights(self.final),
+            "min_confidence": self.min_confidence,
+            "min_answer": self.min_answer,
+            "min_relevance": self.min_relevance,
+        }
+
+
+@lru_cache(maxsize=4)
+def _load_ranker(path: str) -> Ranker:
+    data = json.loads(Path(path).read_text())
+    return Ranker(
+        Weights(**data["prerank"]),
+        Weights(**data["final"]),
+        data["min_confidence"],
+        data["min_answer"],
+        data.get("min_relevance", 0.4),
+    )
 
 
 def extract(question: str, kind: AnswerType, sentences: Sequence[Scored]) -> list[Candidate]:
@@ -86,15 +166,18 @@ def extract(question: str, kind: AnswerType, sentences: Sequence[Scored]) -> lis
         return []
     asked = set(content_terms(question))
     q_lemmas = _question_lemmas(question)
+    slot = asked_slot(nlp.parse(question))
     top = max(s.score for s in sentences)
+    docs = nlp.parse_many([s.text for s in sentences])
+    window = [_window(asked, s) for s in sentences]
+    newest = _newest(sentences, window)
     seen: dict[str, Candidate] = {}
-    for s in sentences:
-        doc = nlp.parse(s.text)
+    for s, doc, near in zip(sentences, docs, window, strict=True):
         anchors = [t for t in doc if t.lemma_.lower() in q_lemmas and not t.is_stop]
         heads = [t for t in doc if kind.head and t.lemma_.lower() == kind.head]
         support = len({t.lemma_.lower() for t in anchors}) / len(q_lemmas) if q_lemmas else 0.0
         for span, label, match in _spans(doc, kind):
-            text = span.text.strip(" ,.;:\"'“”‘’()")
+            text = trim_span(span.text)
             if not text or not _adds_something(text, asked) or len(text.split()) > _MAX_WORDS:
                 continue
             key = text.lower()
@@ -115,6 +198,12 @@ def extract(question: str, kind: AnswerType, sentences: Sequence[Scored]) -> lis
                 _clause(span, q_lemmas) if kind.numeric else 0.0,
                 s.score - top,
                 0.0,
+                rank=1.0 / s.n,
+                fine=fine_type(kind.head, text, label),
+                role=role(span, slot),
+                newest=float(newest is not None and s.date == newest),
+                lead=1.0 / (1.0 + s.offset / 500),
+                window=near,
             )
     joined = [s.text.lower() for s in sentences]
     return [
@@ -123,21 +212,72 @@ def extract(question: str, kind: AnswerType, sentences: Sequence[Scored]) -> lis
     ]
 
 
+def _window(asked: set[str], s: Scored) -> float:
+    """Share of the question's content terms in the sentence and the one before it: news
+    often names the thing asked about in one sentence and gives the answer in the next ("The
+    Marlow harbour reopened ... The work was carried out by Tidewell Engineering")."""
+    if not asked:
+        return 0.0
+    return len(asked & set(content_terms(f"{s.before} {s.text}"))) / len(asked)
+
+
+def _newest(sentences: Sequence[Scored], window: list[float]) -> str | None:
+    """The newest date among the articles whose sentences are about the question (at least
+    half as many of its terms as the best), when they have more than one date: a question
+    asked now about "the mayor" wants this year's coverage, not last year's."""
+    best = max(window, default=0.0)
+    dates = {s.date for s, w in zip(sentences, window, strict=True) if s.date and w >= best / 2}
+    return max(dates) if best > 0 and len(dates) > 1 else None
+
+
+# Leading and trailing characters that are never part of an answer: punctuation, quotes,
+# dashes ("– Harwick University's" -> "Harwick University"), and the possessive clitic.
+_TRIM = " ,.;:\"'“”‘’()[]–—-"
+_POSSESSIVE = ("'s", "’s")
+
+
+def trim_span(text: str) -> str:
+    """The span without surrounding punctuation and a trailing possessive "'s"."""
+    text = text.strip(_TRIM)
+    for clitic in _POSSESSIVE:
+        if text.endswith(clitic):
+            text = text[: -len(clitic)].strip(_TRIM)
+    return text
+
+
+_PLACE_HEADS = {
+    "country": "country",
+    "nation": "country",
+    "state": "state",
+    "city": "city",
+    "town": "city",
+    "continent": "continent",
+}
+
+
+def fine_type(head: str | None, text: str, label: str) -> float:
+    """For "which country/state/city/continent": 1 when the span is a place of that kind, 0.5
+    for a nationality of the asked country kind ("Peruvian"), -1 for a place of another kind
+    (a dateline city for "which country"), 0 otherwise."""
+    asked = _PLACE_HEADS.get(head or "")
+    if asked is None:
+        return 0.0
+    kind = place_kind(text)
+    if asked == "city":
+        return -1.0 if kind in {"country", "state", "continent"} else float(label == "GPE")
+    if kind == asked:
+        return 1.0
+    if kind == "demonym" and asked == "country":
+        return 0.5
+    return -1.0 if kind is not None or label in {"GPE", "LOC", "FAC"} else 0.0
+
+
 def rank(candidates: Sequence[Candidate], weights: Weights) -> list[Candidate]:
     """Candidates scored and sorted, best first."""
+    w = weights.vector()
     scored = [
         replace(
-            c,
-            score=weights.type_match * c.type_match
-            + weights.attach * c.attach
-            + weights.coverage * c.coverage
-            + weights.near_head * c.near_head
-            + weights.entity * c.entity
-            + weights.support * c.support
-            + weights.clause * c.clause
-            + weights.sentence * c.sentence
-            + weights.repeat * c.repeat
-            + weights.model * c.model,
+            c, score=weights.bias + sum(x * getattr(c, f) for x, f in zip(w, FEATURES, strict=True))
         )
         for c in candidates
     ]

@@ -14,6 +14,7 @@ import numpy as np
 
 from embeddings.chunking import split_sentences
 from embeddings.embedder import Embedder
+from embeddings.furniture import clean_spans, furniture_spans
 from rag.answerable import expected_type, has_candidate
 from rag.retrieve import Hit
 from rag.text import INJECTION, content_terms, stem, tokens
@@ -93,12 +94,14 @@ def term_overlap(weights: dict[str, float], terms: set[str]) -> float:
 
 
 def candidate_sentences(hits: list[Hit]) -> list[tuple[Hit, str, int, int]]:
-    """Sentences of the hits, deduplicated across overlapping chunks, injections dropped."""
+    """Sentences of the hits, deduplicated across overlapping chunks, with news furniture
+    (datelines, photo credits, bylines, "Read more" lines) cut out and injections dropped."""
     seen: set[tuple[str, int]] = set()
     out = []
     for hit in hits:
         chunk = hit.chunk
-        for s, e in split_sentences(chunk.text):
+        spans = split_sentences(chunk.text)
+        for s, e in clean_spans(spans, furniture_spans(chunk.text), chunk.text):
             start, end = chunk.start + s, chunk.start + e
             text = chunk.text[s:e]
             key = (chunk.doc_id, start)

@@ -278,10 +278,18 @@ def _substitute_topic(phrase: str, prev_q: str) -> str:
     return _capitalise(f"{prev}, regarding {phrase}") + "?"
 
 
-def _antecedent(prev_q: str, prev_a: str) -> str | None:
-    """The thing a pronoun most likely points at: the named answer to a "who" question, else the
-    last named entity of the previous question."""
-    if prev_q.strip().lower().startswith("who"):
+_THING = _set("it its")
+
+
+def _antecedent(prev_q: str, prev_a: str, pronouns: set[str]) -> str | None:
+    """The thing a pronoun most likely points at: the named answer to a "who" question (for
+    he/she/they: "it" is never the person a "who" question was answered with), else the last
+    named entity of the previous question."""
+    if pronouns & _THING:
+        thing = _thing(prev_q)
+        if thing:
+            return thing
+    if prev_q.strip().lower().startswith("who") and not pronouns & _THING:
         asked = {e.lower() for e in _entities(prev_q)}
         for ent in _entities(re.sub(r"\[\d+\]", "", prev_a)):
             if ent.lower() not in asked and not ent.lower().startswith("the "):
@@ -290,9 +298,22 @@ def _antecedent(prev_q: str, prev_a: str) -> str | None:
     return ents[-1] if ents else None
 
 
+def _thing(question: str) -> str | None:
+    """The last noun phrase of the question that names something ("the Tidewater bridge" in
+    "Who designed the Tidewater bridge?"), from spaCy's parse; None without one."""
+    from rag import nlp
+
+    chunks = [
+        c
+        for c in nlp.parse(question).noun_chunks
+        if c.root.pos_ in {"NOUN", "PROPN"} and c[0].lower_ not in {"which", "what", "whose"}
+    ]
+    return chunks[-1].text if chunks else None
+
+
 def _resolve_pronouns(body: str, prev_q: str, prev_a: str) -> str:
-    ante = _antecedent(prev_q, prev_a)
     unresolved = set(_unresolved_pronouns(body))
+    ante = _antecedent(prev_q, prev_a, unresolved)
     out = body
     if ante:
 
@@ -309,7 +330,8 @@ def _resolve_pronouns(body: str, prev_q: str, prev_a: str) -> str:
                 r"\b(" + "|".join(names) + r")\b", swap, body, count=1, flags=re.IGNORECASE
             )
     # Still vague ("that", or barely any content left): name the previous topic explicitly.
-    if unresolved & _DEMONSTRATIVE or out == body or len(_content_words(out)) <= 2:
+    named = bool(ante) and len(_content_words(ante or "")) >= 2  # "the Tidewater bridge"
+    if unresolved & _DEMONSTRATIVE or out == body or (len(_content_words(out)) <= 2 and not named):
         have = {w.lower()[:5] for w in _words(out)}
         topic = " ".join(w for w in _content_words(prev_q) if w.lower()[:5] not in have)
         if topic:

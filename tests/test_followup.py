@@ -94,3 +94,9 @@ def test_the_rewritten_question_retrieves_the_right_sentence(seed_pipeline) -> N
     assert not answer.refused
     assert "110" in answer.text
     assert any("110 countries" in c.text for c in answer.citations)
+
+
+def test_it_is_the_thing_asked_about_not_the_person_who_answered() -> None:
+    history = [("Who designed the Tidewater bridge?", "Rosalind Achebe")]
+    assert rewrite_question("When did it open?", history) == "When did the Tidewater bridge open?"
+    assert rewrite_question("Where did she study?", history) == "Where did Rosalind Achebe study?"
