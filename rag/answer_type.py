@@ -64,6 +64,7 @@ for _labels, _words in (
     (frozenset({"LANGUAGE"}), "language"),
     (PERCENT, "percentage percent proportion share rate"),
     (AMOUNT, "amount sum number total figure price cost population"),
+    (MONEY, "budget fee salary wage revenue funding grant loan bonus fare ransom"),
 ):
     for _w in _words.split():
         HEAD_LABELS[_w] = _labels

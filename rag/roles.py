@@ -63,8 +63,9 @@ def asked_slot(question: Doc) -> Slot | None:
     nxt = question[i]
     words = [t for t in question if not t.is_punct]
     prep = None
-    if wh.i > 0 and question[wh.i - 1].tag_ in {"IN", "TO"}:  # "To which country did ..."
-        prep = question[wh.i - 1].lower_
+    start = wh.i - 1 if wh.lower_ in {"many", "much"} else wh.i  # "how" of "how many"
+    if start > 0 and question[start - 1].tag_ in {"IN", "TO"}:  # "To which country did ..."
+        prep = question[start - 1].lower_
     elif words and words[-1].tag_ in {"IN", "TO", "RP"}:  # "... did she travel to?"
         prep = words[-1].lower_
     if nxt.pos_ == "AUX" or nxt.tag_ == "MD" or nxt.lemma_ in _LIGHT_VERBS:

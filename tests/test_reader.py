@@ -190,3 +190,9 @@ def test_the_lead_figure_is_the_one_in_the_clause_the_question_asks_about(
     found = rank(extract(question, answer_type(question), [Scored(1, DONATIONS, 1.0)]), Weights())
     assert lead in found[0].text
     assert found[0].clause > next(c.clause for c in found if other in c.text)
+
+
+def test_a_budget_is_a_sum_of_money_not_the_date_it_was_approved() -> None:
+    sentence = "On March 4, 2024, the Quenby council approved a budget of 4.2 million euros."
+    draft = _answer(ReaderAnswerer(None), "What budget did the Quenby council approve?", sentence)
+    assert draft.mode == "extracted" and draft.text == "4.2 million euros"

@@ -55,3 +55,12 @@ def test_how_many_counts_the_figure_in_the_asked_slot_of_the_verb() -> None:
     assert role(ents["More than 330 million"], slot) == 1.0  # the doses delivered
     assert role(ents["at least 110"], slot) == -1.0  # where they went, another slot
     assert role(ents["1.2 billion"], slot) == 0.0  # the subject of another verb
+
+
+def test_to_how_many_asks_for_the_object_of_the_preposition() -> None:
+    slot = asked_slot(nlp.parse("To how many countries has the US delivered vaccine doses?"))
+    ents = _ents(
+        "More than 330 million vaccine doses have been delivered to at least 110 countries."
+    )
+    assert role(ents["at least 110"], slot) == 1.0
+    assert role(ents["More than 330 million"], slot) == -1.0
