@@ -6,6 +6,7 @@ FAISS + SQLite generations on disk by default, or Milvus with `RAG_STORE=milvus`
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import sqlite3
@@ -18,6 +19,7 @@ import numpy as np
 
 from embeddings.chunking import chunk_document
 from embeddings.embedder import Embedder
+from embeddings.errors import IndexUnavailableError
 from embeddings.generations import MANIFEST, rebuild_hint
 from embeddings.loaders import Skipped
 from embeddings.store import Store, StoreConfig, open_store
@@ -134,9 +136,35 @@ class Index:
     def chunks(self, ids: Sequence[int]) -> dict[int, ChunkRecord]:
         return self.store.chunks(list(ids)) if ids else {}
 
+    def sources(self) -> list[str]:
+        """The distinct source names of the indexed articles, sorted."""
+        from embeddings.faiss_store import FaissStore
+
+        with self._lock:
+            if isinstance(self.store, FaissStore) and self.store.table is not None:
+                rows = self.db.execute(
+                    "SELECT DISTINCT source FROM documents WHERE source IS NOT NULL"
+                ).fetchall()
+                names = {r[0] for r in rows if r[0]}
+            else:
+                names = {d.source for d in self.store.documents() if d.source}
+        return sorted(names, key=lambda s: (s.casefold(), s))
+
+    def _stored_sources(self, flt: DateSourceFilter) -> DateSourceFilter:
+        """`flt` with its source names as stored: "cnn" finds articles from "CNN"."""
+        if not flt.sources:
+            return flt
+        wanted = {s.strip().casefold() for s in flt.sources}
+        try:
+            names = self.sources()
+        except IndexUnavailableError:  # milvus-lite cannot list some ids; match as given
+            return flt
+        stored = tuple(s for s in names if s.strip().casefold() in wanted)
+        return dataclasses.replace(flt, sources=stored or flt.sources)
+
     def allowed_ids(self, flt: DateSourceFilter) -> list[int] | None:
         """Chunk ids passing the filter, or None when there is no filter."""
-        return self.store.allowed_ids(flt) if flt else None
+        return self.store.allowed_ids(self._stored_sources(flt)) if flt else None
 
     def doc_dates(self, ids: Iterable[int]) -> dict[int, str | None]:
         ids = list(ids)
@@ -151,13 +179,13 @@ class Index:
         flt: DateSourceFilter | None = None,
     ) -> list[tuple[int, float]]:
         """Top-k by cosine; pass `flt` rather than `allowed` to filter inside the store."""
-        return self.store.search(vector, k, allowed, flt)
+        return self.store.search(vector, k, allowed, self._stored_sources(flt) if flt else flt)
 
     def lexical_search(
         self, query: str, k: int, flt: DateSourceFilter | None = None
     ) -> list[tuple[int, float]]:
         """BM25 over chunk text; scores are positive, higher is better."""
-        return self.store.lexical_search(query, k, flt)
+        return self.store.lexical_search(query, k, self._stored_sources(flt) if flt else flt)
 
     # ---- writing -------------------------------------------------------------------------
 

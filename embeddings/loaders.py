@@ -22,12 +22,15 @@ from embeddings.chunking import split_sentences
 from embeddings.types import Document
 
 __all__ = [
+    "DOC_ID_PATTERN",
     "SUPPORTED_SUFFIXES",
     "LoadError",
     "LoadResult",
     "Skipped",
+    "check_doc_id",
     "dateline_date",
     "derive_title",
+    "doc_id_problem",
     "load_file",
     "load_paths",
     "make_doc_id",
@@ -37,6 +40,10 @@ __all__ = [
 
 SUPPORTED_SUFFIXES: frozenset[str] = frozenset({".txt", ".md", ".html", ".htm", ".json", ".jsonl"})
 TITLE_MAX_CHARS = 80
+# Every doc_id, given or derived: it must survive a URL path (GET /v1/documents/{doc_id}),
+# a file name and a shell without quoting. Derived ids are 16 hex digits.
+DOC_ID_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}"
+_DOC_ID_RE = re.compile(DOC_ID_PATTERN)
 TITLE_SCAN_CHARS = 2000  # the first sentence is in here; splitting all of a 1 MB text cost 30 MB
 
 log = logging.getLogger("embeddings")
@@ -146,7 +153,7 @@ def parse_text(raw: str, *, name: str) -> Document:
     if not text:
         raise LoadError("no text")
     return Document(
-        doc_id=meta.get("doc_id") or make_doc_id(text),
+        doc_id=_given_doc_id(meta.get("doc_id"), text),
         title=meta.get("title") or derive_title(text),
         text=text,
         date=date or dateline_date(text),
@@ -154,6 +161,35 @@ def parse_text(raw: str, *, name: str) -> Document:
         url=meta.get("url") or None,
         path=name,
     )
+
+
+def doc_id_problem(value: object) -> str | None:
+    """Why `value` cannot be a doc_id (one line), or None when it can."""
+    if isinstance(value, str) and _DOC_ID_RE.fullmatch(value):
+        return None
+    shown = repr(value) if len(repr(value)) <= 60 else repr(value)[:57] + "…"
+    return (
+        f"doc_id {shown} is not valid: use 1-128 letters, digits, '.', '_', ':' or '-', "
+        "starting with a letter or digit"
+    )
+
+
+def check_doc_id(value: object) -> str:
+    """`value` as a doc_id, or `LoadError` saying why it cannot be one."""
+    problem = doc_id_problem(value)
+    if problem:
+        raise LoadError(problem)
+    assert isinstance(value, str)
+    return value
+
+
+def _given_doc_id(value: object, text: str) -> str:
+    """A doc_id from front matter or a record: absent or "" -> derived from the text."""
+    if value is None or value == "":
+        return make_doc_id(text)
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)  # {"doc_id": 42}
+    return check_doc_id(value)
 
 
 def make_doc_id(text: str) -> str:
@@ -369,7 +405,7 @@ def _record_to_document(record: Any, path: Path) -> Document:
     doc_id = record.get("doc_id")
     title = record.get("title")
     return Document(
-        doc_id=_unicode(str(doc_id)) if doc_id not in (None, "") else make_doc_id(text),
+        doc_id=_given_doc_id(doc_id, text),
         title=title.strip() if isinstance(title, str) and title.strip() else derive_title(text),
         text=text,
         date=normalize_date(record.get("date")) or dateline_date(text),
