@@ -564,3 +564,26 @@ def test_a_mistyped_rag_index_dir_is_not_a_new_index(
     err = capsys.readouterr().err.strip()
     assert "\n" not in err and f"no index at {typo} (RAG_INDEX_DIR)" in err, err
     assert "rag ingest" in err and not typo.exists()
+
+
+def test_uploading_a_file_again_updates_its_articles(
+    writable: TestClient, fresh_index_dir: Path
+) -> None:
+    def upload(text: bytes) -> httpx.Response:
+        return writable.post("/v1/documents", files=[("files", ("harbour.md", text, "text/plain"))])
+
+    first = upload(b"# Harbour reopens\n\nThe Quenby harbour reopened after 14 months.").json()
+    second = upload(b"# Harbour reopens\n\nThe Quenby harbour reopened after 16 months.").json()
+    assert (len(second["added"]), len(second["updated"])) == (0, 1), second
+    listed = writable.get("/v1/documents").json()["documents"]
+    assert [d["title"] for d in listed].count("Harbour reopens") == 1
+    assert _error(writable.get(f"/v1/documents/{first['added'][0]}"), 404)
+    (doc_id,) = second["updated"]
+    assert "16 months" in writable.get(f"/v1/documents/{doc_id}").json()["text"]
+    assert [p.name for p in (fresh_index_dir / "uploads").glob("harbour*")] == ["harbour.md"]
+    # a new version that cannot be read leaves the old one in place
+    broken = upload(b"\xff\xfe not text")
+    assert "harbour.md: not UTF-8" in _error(broken, 400)
+    assert "the earlier version stays" in broken.json()["error"]["message"]
+    assert "16 months" in writable.get(f"/v1/documents/{doc_id}").json()["text"]
+    assert "16 months" in (fresh_index_dir / "uploads" / "harbour.md").read_text()
