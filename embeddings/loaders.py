@@ -199,7 +199,11 @@ def make_doc_id(text: str) -> str:
 
 
 def derive_title(text: str) -> str:
-    """A readable stand-in title: the first sentence, cut at a word boundary."""
+    """A readable stand-in title: the first sentence, cut at a word boundary, without a
+    leading dateline ("March 4, 2024 — The council…" -> "The council…")."""
+    m = _DATELINE_RE.match(text)
+    if m and text[m.end() :].strip() and dateline_date(text):
+        text = text[m.end() :].lstrip()
     spans = split_sentences(text[:TITLE_SCAN_CHARS])
     first = " ".join(text[spans[0][0] : spans[0][1]].split()) if spans else ""
     if len(first) <= TITLE_MAX_CHARS:
@@ -347,7 +351,9 @@ def _loads(text: str, *, where: bool = True) -> Any:
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
-        at = f" at line {exc.lineno}: {exc.msg}" if where else ""
+        # json's messages end with where the problem is ("Unterminated string starting at")
+        msg = f"{exc.msg} column {exc.colno}" if exc.msg.endswith(" at") else exc.msg
+        at = f" at line {exc.lineno}: {msg}" if where else ""
         raise LoadError(f"invalid JSON{at}") from None
     except RecursionError:
         raise LoadError("invalid JSON: nested too deeply") from None
