@@ -23,6 +23,7 @@ from embeddings.types import Document
 
 __all__ = [
     "DOC_ID_PATTERN",
+    "MAX_HTML_CHARS",
     "SUPPORTED_SUFFIXES",
     "LoadError",
     "LoadResult",
@@ -44,7 +45,11 @@ TITLE_MAX_CHARS = 80
 # a file name and a shell without quoting. Derived ids are 16 hex digits.
 DOC_ID_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}"
 _DOC_ID_RE = re.compile(DOC_ID_PATTERN)
-TITLE_SCAN_CHARS = 2000  # the first sentence is in here; splitting all of a 1 MB text cost 30 MB
+TITLE_SCAN_CHARS = 2000
+# trafilatura's time grows with the markup it parses (about 10 us per character of
+# element-dense HTML measured here under load; 35 us reported in issue 19): pages with more
+# markup than this, once scripts and styles are left out, are skipped with a reason.
+MAX_HTML_CHARS = 500_000  # the first sentence is in here; splitting all of a 1 MB text cost 30 MB
 
 log = logging.getLogger("embeddings")
 
@@ -279,7 +284,7 @@ def _read_file(path: Path) -> tuple[list[Document], list[Skipped]]:
     except OSError as exc:
         raise LoadError(f"cannot read: {exc.strerror or exc}") from None
     if suffix in (".html", ".htm"):
-        return [_parse_html(_decode_html(raw), name=str(path))], []
+        return [_parse_html(_markup(_decode_html(raw)), name=str(path))], []
     text = _decode(raw)
     if suffix == ".json":
         return _parse_json(text, path)
@@ -434,6 +439,38 @@ def _optional_str(value: object) -> str | None:
 
 
 # --- HTML --------------------------------------------------------------------------------------
+
+
+def _markup(html: str) -> str:
+    """The page without `<script>` and `<style>` blocks (JSON-LD, which carries dates and
+    site names, stays), or LoadError when even that is more than MAX_HTML_CHARS. One linear
+    pass: a regex over unclosed tags could backtrack."""
+    lower = html.lower()
+    parts: list[str] = []
+    pos = 0
+    while True:
+        starts = [i for i in (lower.find("<script", pos), lower.find("<style", pos)) if i >= 0]
+        if not starts:
+            break
+        start = min(starts)
+        tag = "script" if lower.startswith("<script", start) else "style"
+        head_end = lower.find(">", start)
+        end = lower.find(f"</{tag}", head_end) if head_end >= 0 else -1
+        close = lower.find(">", end) if end >= 0 else -1
+        if head_end < 0 or end < 0 or close < 0:
+            break  # unclosed: left for the parser
+        parts.append(html[pos:start])
+        if "ld+json" in lower[start:head_end]:
+            parts.append(html[start : close + 1])
+        pos = close + 1
+    parts.append(html[pos:])
+    out = "".join(parts)
+    if len(out) > MAX_HTML_CHARS:
+        raise LoadError(
+            f"too much HTML to read: {len(out):,} characters of markup without scripts and "
+            f"styles; the limit is {MAX_HTML_CHARS:,} (save the article as .txt)"
+        )
+    return out
 
 
 def _parse_html(html: str, *, name: str) -> Document:

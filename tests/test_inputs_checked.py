@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from embeddings.loaders import derive_title, load_paths
+from embeddings.loaders import MAX_HTML_CHARS, derive_title, load_paths
 from rag.errors import InvalidQuestionError
 from rag.pipeline import Filters, to_filters
 
@@ -75,3 +75,34 @@ def test_bad_filters_are_one_line_errors(filters: object, message: str) -> None:
 def test_good_filters_pass() -> None:
     got = to_filters({"date_from": "2022-01-01", "date_to": None, "sources": [" CNN "]})
     assert got == Filters(date_from="2022-01-01", sources=("CNN",))
+
+
+ARTICLE_HTML = (
+    "<html><head><title>Bridge opens</title>"
+    '<script type="application/ld+json">{"@type": "NewsArticle", "datePublished": '
+    '"2024-03-04"}</script>{scripts}</head><body><article>'
+    "<p>The Orvana bridge opened on Monday after four years of work.</p>"
+    "<p>It cost 48 million euros, six more than planned.</p>{markup}</article></body></html>"
+)
+
+
+def test_scripts_and_styles_do_not_count_towards_the_html_cap(tmp_path: Path) -> None:
+    scripts = ("<script>var x = '" + "a" * 100_000 + "';</script><style>p{}</style>") * 8
+    page = ARTICLE_HTML.replace("{scripts}", scripts).replace("{markup}", "")
+    assert len(page) > MAX_HTML_CHARS
+    (tmp_path / "big.html").write_text(page, encoding="utf-8")
+    result = load_paths([tmp_path / "big.html"])
+    assert result.skipped == []
+    (doc,) = result.documents
+    assert "48 million euros" in doc.text and doc.date == "2024-03-04"
+
+
+def test_too_much_html_is_skipped_before_parsing(tmp_path: Path) -> None:
+    dense = "<div><span><b>x</b></span></div>" * (MAX_HTML_CHARS // 30)
+    page = ARTICLE_HTML.replace("{scripts}", "").replace("{markup}", dense)
+    (tmp_path / "dense.html").write_text(page, encoding="utf-8")
+    result = load_paths([tmp_path / "dense.html"])
+    assert result.documents == []
+    (skipped,) = result.skipped
+    assert skipped.reason.startswith("too much HTML to read: ")
+    assert f"the limit is {MAX_HTML_CHARS:,}" in skipped.reason
