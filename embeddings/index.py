@@ -43,6 +43,9 @@ __all__ = [
 ]
 
 
+REFRESH_TRIES = 3
+
+
 @dataclass
 class IngestReport:
     added: list[str] = field(default_factory=list)
@@ -81,9 +84,31 @@ class Index:
         )
 
     def refresh(self) -> None:
-        """Pick up changes written by another process (e.g. `rag ingest` beside the UI)."""
+        """Pick up changes written by another process (e.g. `rag ingest` beside the UI).
+
+        A writer may commit and prune the very generation this reader is opening, between
+        its manifest read and the open: when that fails and the manifest has moved since,
+        the new one is read (a few times); a failure with an unmoved manifest is damage."""
         with self._lock:
-            self.store.refresh()
+            for attempt in range(REFRESH_TRIES):
+                before = self._manifest_stamp()
+                try:
+                    self.store.refresh()
+                    return
+                except IndexUnavailableError:
+                    if attempt + 1 == REFRESH_TRIES or self._manifest_stamp() == before:
+                        raise
+
+    def _manifest_stamp(self) -> tuple[int, int, int] | None:
+        """Identity of the FAISS store's manifest file (each commit replaces it)."""
+        generations = getattr(self.store, "generations", None)
+        if generations is None:
+            return None
+        try:
+            st = (Path(generations.path) / MANIFEST).stat()
+        except OSError:
+            return None
+        return (st.st_ino, st.st_mtime_ns, st.st_size)
 
     def close(self) -> None:
         self.store.close()
