@@ -6,6 +6,7 @@ FAISS + SQLite generations on disk by default, or Milvus with `RAG_STORE=milvus`
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import sqlite3
@@ -18,6 +19,7 @@ import numpy as np
 
 from embeddings.chunking import chunk_document
 from embeddings.embedder import Embedder
+from embeddings.errors import IndexUnavailableError
 from embeddings.generations import MANIFEST, rebuild_hint
 from embeddings.loaders import Skipped
 from embeddings.store import Store, StoreConfig, open_store
@@ -39,6 +41,9 @@ __all__ = [
     "content_hash",
     "rebuild_hint",
 ]
+
+
+REFRESH_TRIES = 3
 
 
 @dataclass
@@ -79,9 +84,31 @@ class Index:
         )
 
     def refresh(self) -> None:
-        """Pick up changes written by another process (e.g. `rag ingest` beside the UI)."""
+        """Pick up changes written by another process (e.g. `rag ingest` beside the UI).
+
+        A writer may commit and prune the very generation this reader is opening, between
+        its manifest read and the open: when that fails and the manifest has moved since,
+        the new one is read (a few times); a failure with an unmoved manifest is damage."""
         with self._lock:
-            self.store.refresh()
+            for attempt in range(REFRESH_TRIES):
+                before = self._manifest_stamp()
+                try:
+                    self.store.refresh()
+                    return
+                except IndexUnavailableError:
+                    if attempt + 1 == REFRESH_TRIES or self._manifest_stamp() == before:
+                        raise
+
+    def _manifest_stamp(self) -> tuple[int, int, int] | None:
+        """Identity of the FAISS store's manifest file (each commit replaces it)."""
+        generations = getattr(self.store, "generations", None)
+        if generations is None:
+            return None
+        try:
+            st = (Path(generations.path) / MANIFEST).stat()
+        except OSError:
+            return None
+        return (st.st_ino, st.st_mtime_ns, st.st_size)
 
     def close(self) -> None:
         self.store.close()
@@ -134,9 +161,35 @@ class Index:
     def chunks(self, ids: Sequence[int]) -> dict[int, ChunkRecord]:
         return self.store.chunks(list(ids)) if ids else {}
 
+    def sources(self) -> list[str]:
+        """The distinct source names of the indexed articles, sorted."""
+        from embeddings.faiss_store import FaissStore
+
+        with self._lock:
+            if isinstance(self.store, FaissStore) and self.store.table is not None:
+                rows = self.db.execute(
+                    "SELECT DISTINCT source FROM documents WHERE source IS NOT NULL"
+                ).fetchall()
+                names = {r[0] for r in rows if r[0]}
+            else:
+                names = {d.source for d in self.store.documents() if d.source}
+        return sorted(names, key=lambda s: (s.casefold(), s))
+
+    def _stored_sources(self, flt: DateSourceFilter) -> DateSourceFilter:
+        """`flt` with its source names as stored: "cnn" finds articles from "CNN"."""
+        if not flt.sources:
+            return flt
+        wanted = {s.strip().casefold() for s in flt.sources}
+        try:
+            names = self.sources()
+        except IndexUnavailableError:  # milvus-lite cannot list some ids; match as given
+            return flt
+        stored = tuple(s for s in names if s.strip().casefold() in wanted)
+        return dataclasses.replace(flt, sources=stored or flt.sources)
+
     def allowed_ids(self, flt: DateSourceFilter) -> list[int] | None:
         """Chunk ids passing the filter, or None when there is no filter."""
-        return self.store.allowed_ids(flt) if flt else None
+        return self.store.allowed_ids(self._stored_sources(flt)) if flt else None
 
     def doc_dates(self, ids: Iterable[int]) -> dict[int, str | None]:
         ids = list(ids)
@@ -151,13 +204,13 @@ class Index:
         flt: DateSourceFilter | None = None,
     ) -> list[tuple[int, float]]:
         """Top-k by cosine; pass `flt` rather than `allowed` to filter inside the store."""
-        return self.store.search(vector, k, allowed, flt)
+        return self.store.search(vector, k, allowed, self._stored_sources(flt) if flt else flt)
 
     def lexical_search(
         self, query: str, k: int, flt: DateSourceFilter | None = None
     ) -> list[tuple[int, float]]:
         """BM25 over chunk text; scores are positive, higher is better."""
-        return self.store.lexical_search(query, k, flt)
+        return self.store.lexical_search(query, k, self._stored_sources(flt) if flt else flt)
 
     # ---- writing -------------------------------------------------------------------------
 

@@ -22,12 +22,16 @@ from embeddings.chunking import split_sentences
 from embeddings.types import Document
 
 __all__ = [
+    "DOC_ID_PATTERN",
+    "MAX_HTML_CHARS",
     "SUPPORTED_SUFFIXES",
     "LoadError",
     "LoadResult",
     "Skipped",
+    "check_doc_id",
     "dateline_date",
     "derive_title",
+    "doc_id_problem",
     "load_file",
     "load_paths",
     "make_doc_id",
@@ -37,7 +41,15 @@ __all__ = [
 
 SUPPORTED_SUFFIXES: frozenset[str] = frozenset({".txt", ".md", ".html", ".htm", ".json", ".jsonl"})
 TITLE_MAX_CHARS = 80
-TITLE_SCAN_CHARS = 2000  # the first sentence is in here; splitting all of a 1 MB text cost 30 MB
+# Every doc_id, given or derived: it must survive a URL path (GET /v1/documents/{doc_id}),
+# a file name and a shell without quoting. Derived ids are 16 hex digits.
+DOC_ID_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}"
+_DOC_ID_RE = re.compile(DOC_ID_PATTERN)
+TITLE_SCAN_CHARS = 2000
+# trafilatura's time grows with the markup it parses (about 10 us per character of
+# element-dense HTML measured here under load; 35 us reported in issue 19): pages with more
+# markup than this, once scripts and styles are left out, are skipped with a reason.
+MAX_HTML_CHARS = 500_000  # the first sentence is in here; splitting all of a 1 MB text cost 30 MB
 
 log = logging.getLogger("embeddings")
 
@@ -146,7 +158,7 @@ def parse_text(raw: str, *, name: str) -> Document:
     if not text:
         raise LoadError("no text")
     return Document(
-        doc_id=meta.get("doc_id") or make_doc_id(text),
+        doc_id=_given_doc_id(meta.get("doc_id"), text),
         title=meta.get("title") or derive_title(text),
         text=text,
         date=date or dateline_date(text),
@@ -156,6 +168,35 @@ def parse_text(raw: str, *, name: str) -> Document:
     )
 
 
+def doc_id_problem(value: object) -> str | None:
+    """Why `value` cannot be a doc_id (one line), or None when it can."""
+    if isinstance(value, str) and _DOC_ID_RE.fullmatch(value):
+        return None
+    shown = repr(value) if len(repr(value)) <= 60 else repr(value)[:57] + "…"
+    return (
+        f"doc_id {shown} is not valid: use 1-128 letters, digits, '.', '_', ':' or '-', "
+        "starting with a letter or digit"
+    )
+
+
+def check_doc_id(value: object) -> str:
+    """`value` as a doc_id, or `LoadError` saying why it cannot be one."""
+    problem = doc_id_problem(value)
+    if problem:
+        raise LoadError(problem)
+    assert isinstance(value, str)
+    return value
+
+
+def _given_doc_id(value: object, text: str) -> str:
+    """A doc_id from front matter or a record: absent or "" -> derived from the text."""
+    if value is None or value == "":
+        return make_doc_id(text)
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)  # {"doc_id": 42}
+    return check_doc_id(value)
+
+
 def make_doc_id(text: str) -> str:
     """Content-derived id, so one article gets the same id whichever file or folder holds it."""
     normalised = " ".join(unicodedata.normalize("NFKC", text).split())
@@ -163,7 +204,11 @@ def make_doc_id(text: str) -> str:
 
 
 def derive_title(text: str) -> str:
-    """A readable stand-in title: the first sentence, cut at a word boundary."""
+    """A readable stand-in title: the first sentence, cut at a word boundary, without a
+    leading dateline ("March 4, 2024 — The council…" -> "The council…")."""
+    m = _DATELINE_RE.match(text)
+    if m and text[m.end() :].strip() and dateline_date(text):
+        text = text[m.end() :].lstrip()
     spans = split_sentences(text[:TITLE_SCAN_CHARS])
     first = " ".join(text[spans[0][0] : spans[0][1]].split()) if spans else ""
     if len(first) <= TITLE_MAX_CHARS:
@@ -239,7 +284,7 @@ def _read_file(path: Path) -> tuple[list[Document], list[Skipped]]:
     except OSError as exc:
         raise LoadError(f"cannot read: {exc.strerror or exc}") from None
     if suffix in (".html", ".htm"):
-        return [_parse_html(_decode_html(raw), name=str(path))], []
+        return [_parse_html(_markup(_decode_html(raw)), name=str(path))], []
     text = _decode(raw)
     if suffix == ".json":
         return _parse_json(text, path)
@@ -311,7 +356,9 @@ def _loads(text: str, *, where: bool = True) -> Any:
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
-        at = f" at line {exc.lineno}: {exc.msg}" if where else ""
+        # json's messages end with where the problem is ("Unterminated string starting at")
+        msg = f"{exc.msg} column {exc.colno}" if exc.msg.endswith(" at") else exc.msg
+        at = f" at line {exc.lineno}: {msg}" if where else ""
         raise LoadError(f"invalid JSON{at}") from None
     except RecursionError:
         raise LoadError("invalid JSON: nested too deeply") from None
@@ -369,7 +416,7 @@ def _record_to_document(record: Any, path: Path) -> Document:
     doc_id = record.get("doc_id")
     title = record.get("title")
     return Document(
-        doc_id=_unicode(str(doc_id)) if doc_id not in (None, "") else make_doc_id(text),
+        doc_id=_given_doc_id(doc_id, text),
         title=title.strip() if isinstance(title, str) and title.strip() else derive_title(text),
         text=text,
         date=normalize_date(record.get("date")) or dateline_date(text),
@@ -392,6 +439,38 @@ def _optional_str(value: object) -> str | None:
 
 
 # --- HTML --------------------------------------------------------------------------------------
+
+
+def _markup(html: str) -> str:
+    """The page without `<script>` and `<style>` blocks (JSON-LD, which carries dates and
+    site names, stays), or LoadError when even that is more than MAX_HTML_CHARS. One linear
+    pass: a regex over unclosed tags could backtrack."""
+    lower = html.lower()
+    parts: list[str] = []
+    pos = 0
+    while True:
+        starts = [i for i in (lower.find("<script", pos), lower.find("<style", pos)) if i >= 0]
+        if not starts:
+            break
+        start = min(starts)
+        tag = "script" if lower.startswith("<script", start) else "style"
+        head_end = lower.find(">", start)
+        end = lower.find(f"</{tag}", head_end) if head_end >= 0 else -1
+        close = lower.find(">", end) if end >= 0 else -1
+        if head_end < 0 or end < 0 or close < 0:
+            break  # unclosed: left for the parser
+        parts.append(html[pos:start])
+        if "ld+json" in lower[start:head_end]:
+            parts.append(html[start : close + 1])
+        pos = close + 1
+    parts.append(html[pos:])
+    out = "".join(parts)
+    if len(out) > MAX_HTML_CHARS:
+        raise LoadError(
+            f"too much HTML to read: {len(out):,} characters of markup without scripts and "
+            f"styles; the limit is {MAX_HTML_CHARS:,} (save the article as .txt)"
+        )
+    return out
 
 
 def _parse_html(html: str, *, name: str) -> Document:

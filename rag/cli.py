@@ -35,15 +35,23 @@ def _index_dir(args: argparse.Namespace) -> Path:
 
 
 def _check_index_exists(args: argparse.Namespace) -> None:
-    """A mistyped --index must not become a new index: only `rag ingest` creates one."""
-    path = getattr(args, "index", None)
+    """A mistyped --index must not become a new index: only `rag ingest` creates one. The
+    servers (`rag ui`, `rag serve`) hold RAG_INDEX_DIR to the same rule."""
+    from rag.pipeline import missing_index
+
+    path, given = getattr(args, "index", None), "--index"
+    if path is None and args.command in ("ui", "serve") and os.environ.get("RAG_INDEX_DIR"):
+        path, given = os.environ["RAG_INDEX_DIR"], "RAG_INDEX_DIR"
     if path is None or args.command == "ingest":
         return  # the default index is created on first use, with the seed article
-    if os.environ.get("RAG_STORE", "faiss") != "faiss":
-        return  # the index lives in the store (e.g. a Milvus server), not in this folder
-    path = Path(path).expanduser()
-    if not path.exists() or (path.is_dir() and not any(path.iterdir())):
-        raise UsageError(f"no index at {path}; create one with `rag ingest PATH --index {path}`")
+    problem = missing_index(path)
+    if problem:
+        shown = Path(path).expanduser()
+        raise UsageError(
+            f"{problem} ({given}); create one with `rag ingest PATH --index {shown}`"
+            if given == "RAG_INDEX_DIR"
+            else f"{problem}; create one with `rag ingest PATH --index {shown}`"
+        )
 
 
 def _pipeline(args: argparse.Namespace, embedder: Embedder | None = None) -> Pipeline:

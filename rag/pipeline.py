@@ -5,6 +5,7 @@ Read `Pipeline.stream` top to bottom to follow a question through the whole path
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import threading
@@ -88,6 +89,17 @@ def default_index_dir() -> Path:
     return Path(platformdirs.user_data_dir("rag", appauthor=False)) / "index"
 
 
+def missing_index(path: str | Path) -> str | None:
+    """Why `path` holds no index (so using it would create a new, seed-only one), or None.
+    Indexes kept in a store server (RAG_STORE other than faiss) are not folders: None."""
+    if os.environ.get("RAG_STORE", "faiss") != "faiss":
+        return None
+    path = Path(path).expanduser()
+    if not path.exists() or (path.is_dir() and not any(path.iterdir())):
+        return f"no index at {path}"
+    return None
+
+
 def check_question(question: object) -> str:
     if not isinstance(question, str):
         raise InvalidQuestionError(f"question must be a string, not {type(question).__name__}")
@@ -127,21 +139,51 @@ def check_history(history: object) -> list[tuple[str, str]]:
     return pairs
 
 
+def _filter_date(filters: dict[str, Any], key: str) -> str | None:
+    value = filters.get(key)
+    if value is None or value == "":
+        return None
+    if isinstance(value, str):
+        with contextlib.suppress(ValueError):
+            if len(value.strip()) == 10:
+                return dt.date.fromisoformat(value.strip()).isoformat()
+    raise InvalidQuestionError(f"filters.{key} must be a YYYY-MM-DD date, not {value!r}")
+
+
+def _filter_sources(value: object) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list | tuple) or not all(
+        isinstance(s, str) and s.strip() for s in value
+    ):
+        raise InvalidQuestionError(
+            'filters.sources must be a list of source names, e.g. ["Harbour Times"]'
+        )
+    return tuple(s.strip() for s in value)
+
+
 def to_filters(filters: Filters | dict[str, Any] | None) -> Filters:
+    """Checked filters: ISO dates in order, a list of source names (matched ignoring case)."""
     if filters is None:
         return Filters()
-    if isinstance(filters, Filters):
-        return filters
     if isinstance(filters, dict):
         unknown = set(filters) - {"date_from", "date_to", "sources"}
         if unknown:
             raise InvalidQuestionError(f"unknown filter keys: {', '.join(sorted(unknown))}")
-        return Filters(
-            date_from=filters.get("date_from"),
-            date_to=filters.get("date_to"),
-            sources=tuple(filters.get("sources") or ()),
+        filters = Filters(
+            date_from=_filter_date(filters, "date_from"),
+            date_to=_filter_date(filters, "date_to"),
+            sources=_filter_sources(filters.get("sources")),
         )
-    raise InvalidQuestionError(f"filters must be a Filters or dict, not {type(filters).__name__}")
+    if not isinstance(filters, Filters):
+        raise InvalidQuestionError(
+            f"filters must be a Filters or dict, not {type(filters).__name__}"
+        )
+    if filters.date_from and filters.date_to and filters.date_from > filters.date_to:
+        raise InvalidQuestionError(
+            f"filters.date_from ({filters.date_from}) is after filters.date_to ({filters.date_to})"
+        )
+    return filters
 
 
 def _citation(n: int, s: Sentence) -> Citation:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -453,3 +454,136 @@ def test_the_real_server_serves_rest_and_ui(server: str) -> None:
     assert r.status_code == 200 and "330 million" in r.json()["text"]
     assert httpx.get(f"{server}/ui/", timeout=30).status_code == 200
     assert httpx.get(f"{server}/docs", timeout=30).status_code == 200
+
+
+# ---- issue 19: ids, bad requests, a mistyped RAG_INDEX_DIR -----------------------------------
+
+
+def test_doc_ids_are_checked_wherever_they_enter(writable: TestClient) -> None:
+    for bad in ("../../etc/passwd", "   ", "a b", "-starts-with-dash", "x" * 129):
+        r = writable.post("/v1/documents", json={"documents": [{"text": LIBRARY, "doc_id": bad}]})
+        assert "is not valid: use 1-128 letters, digits" in _error(r, 400), bad
+    for path in ("..%2F..%2Fetc%2Fpasswd", "a%20b", "a/b"):
+        assert "is not valid" in _error(writable.get(f"/v1/documents/{path}"), 400), path
+        assert "is not valid" in _error(writable.delete(f"/v1/documents/{path}"), 400), path
+    # an id of the documented pattern goes in, and can be read and deleted
+    ok = "willowmere:library_2024.v1"
+    r = writable.post("/v1/documents", json={"documents": [{"text": LIBRARY, "doc_id": ok}]})
+    assert r.json()["added"] == [ok]
+    assert writable.get(f"/v1/documents/{ok}").json()["doc_id"] == ok
+    assert writable.delete(f"/v1/documents/{ok}").json() == {"deleted": ok}
+    # a blank id means "derive one from the text"
+    r = writable.post("/v1/documents", json={"documents": [{"text": LIBRARY, "doc_id": ""}]})
+    assert re.fullmatch(r"[0-9a-f]{16}", r.json()["added"][0])
+    # ids in uploaded files go through the same check
+    files = [("files", ("odd.md", b"---\ndoc_id: ../x\n---\nThe pier reopened.", "text/plain"))]
+    r = writable.post("/v1/documents", files=files)
+    assert "odd.md: doc_id '../x' is not valid" in _error(r, 400)
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "message"),
+    [
+        ({"filters": {"sources": "CNN"}}, 400, "filters.sources must be a list of source names"),
+        ({"filters": {"sources": [3]}}, 400, "filters.sources must be a list"),
+        (
+            {"filters": {"date_from": "2022-02-01", "date_to": "2022-01-01"}},
+            400,
+            "filters.date_from (2022-02-01) is after filters.date_to (2022-01-01)",
+        ),
+        ({"filters": {"date_from": "last week"}}, 400, "filters.date_from must be a YYYY-MM-DD"),
+        ({"k": True}, 400, "k: Input should be a valid integer"),
+        ({"k": "3"}, 400, "k: Input should be a valid integer"),
+    ],
+)
+def test_bad_asks_are_rejected_not_answered(
+    client: TestClient, body: dict, status: int, message: str
+) -> None:
+    r = client.post("/v1/ask", json={"question": VACCINE_Q, **body})
+    assert message in _error(r, status)
+    chat = {"messages": [{"role": "user", "content": VACCINE_Q}], **body}
+    assert message in _error(client.post("/v1/chat/completions", json=chat), status)
+
+
+def test_json_sent_as_text_is_415(client: TestClient) -> None:
+    raw = json.dumps({"question": VACCINE_Q}).encode()
+    for route in ("/v1/ask", "/v1/chat/completions"):
+        for ctype in ("text/plain", None):
+            headers = {"content-type": ctype} if ctype else {}
+            r = client.post(route, content=raw, headers=headers)
+            assert "send the body as application/json" in _error(r, 415), (route, ctype)
+    ok = client.post("/v1/ask", content=raw, headers={"content-type": "application/json"})
+    assert ok.status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("change", "status", "message"),
+    [
+        ({"model": "gpt-4o"}, 404, "model 'gpt-4o' does not exist; the only model is 'rag'"),
+        ({"n": 3}, 400, "n is 3; only n=1 is supported"),
+        (
+            {"messages": [{"role": "wizard", "content": VACCINE_Q}]},
+            400,
+            "messages.0.role: Input should be 'system', 'developer', 'user' or 'assistant'",
+        ),
+    ],
+)
+def test_chat_requests_it_cannot_honour_are_rejected(
+    client: TestClient, change: dict, status: int, message: str
+) -> None:
+    body = {"model": "rag", "messages": [{"role": "user", "content": VACCINE_Q}], **change}
+    assert message in _error(client.post("/v1/chat/completions", json=body), status)
+
+
+def test_source_filters_ignore_case(writable: TestClient) -> None:
+    doc = {"text": LIBRARY, "title": "Library opens", "source": "Harbour Times"}
+    assert writable.post("/v1/documents", json={"documents": [doc]}).status_code == 200
+    q = "How many books did the Willowmere Library open with?"
+    for sources in (["harbour times"], ["HARBOUR TIMES "], ["Harbour Times"]):
+        r = writable.post("/v1/ask", json={"question": q, "filters": {"sources": sources}})
+        assert r.json()["text"] == "12,500", (sources, r.json())
+    other = writable.post("/v1/ask", json={"question": q, "filters": {"sources": ["CNN"]}})
+    assert other.json()["refused"] and "No article in the chosen" in other.json()["text"]
+
+
+@pytest.mark.parametrize("command", ["serve", "ui"])
+def test_a_mistyped_rag_index_dir_is_not_a_new_index(
+    command: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    from rag import pipeline as pipeline_module
+    from rag.cli import main
+    from rag.errors import RagError
+
+    def no_pipeline(*args: object, **kwargs: object) -> None:
+        raise RagError("a pipeline was built")  # instead of serving a new, seed-only index
+
+    monkeypatch.setattr(pipeline_module.Pipeline, "__init__", no_pipeline)
+    typo = tmp_path / "idx-typo"
+    monkeypatch.setenv("RAG_INDEX_DIR", str(typo))
+    assert main([command, "--port", str(_free_port())]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and f"no index at {typo} (RAG_INDEX_DIR)" in err, err
+    assert "rag ingest" in err and not typo.exists()
+
+
+def test_uploading_a_file_again_updates_its_articles(
+    writable: TestClient, fresh_index_dir: Path
+) -> None:
+    def upload(text: bytes) -> httpx.Response:
+        return writable.post("/v1/documents", files=[("files", ("harbour.md", text, "text/plain"))])
+
+    first = upload(b"# Harbour reopens\n\nThe Quenby harbour reopened after 14 months.").json()
+    second = upload(b"# Harbour reopens\n\nThe Quenby harbour reopened after 16 months.").json()
+    assert (len(second["added"]), len(second["updated"])) == (0, 1), second
+    listed = writable.get("/v1/documents").json()["documents"]
+    assert [d["title"] for d in listed].count("Harbour reopens") == 1
+    assert _error(writable.get(f"/v1/documents/{first['added'][0]}"), 404)
+    (doc_id,) = second["updated"]
+    assert "16 months" in writable.get(f"/v1/documents/{doc_id}").json()["text"]
+    assert [p.name for p in (fresh_index_dir / "uploads").glob("harbour*")] == ["harbour.md"]
+    # a new version that cannot be read leaves the old one in place
+    broken = upload(b"\xff\xfe not text")
+    assert "harbour.md: not UTF-8" in _error(broken, 400)
+    assert "the earlier version stays" in broken.json()["error"]["message"]
+    assert "16 months" in writable.get(f"/v1/documents/{doc_id}").json()["text"]
+    assert "16 months" in (fresh_index_dir / "uploads" / "harbour.md").read_text()

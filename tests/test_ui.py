@@ -10,6 +10,7 @@ import os
 import re
 import shutil
 import socket
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -119,15 +120,23 @@ class Tab:
         return self.page.locator(FINAL).last
 
     def upload(self, paths: list[Path]) -> str:
-        self.page.locator("#rag-files input[type=file]").set_input_files([str(p) for p in paths])
+        """Choose `paths` (none: keep what is chosen), click "Add", return the summary."""
+        if paths:
+            files = [str(p) for p in paths]
+            self.page.locator("#rag-files input[type=file]").set_input_files(files)
         # Each file gets a download link once Gradio has received it.
         self.page.wait_for_function(
             "n => document.querySelectorAll('#rag-files tr.file a.download-link').length >= n",
             arg=len(paths),
             timeout=30_000,
         )
+        # An earlier summary is marked, so the wait is for this upload's own.
+        self.page.evaluate(
+            "() => document.querySelectorAll('#rag-summary .rag-summary')"
+            ".forEach((e) => e.setAttribute('data-old', ''))"
+        )
         self.page.locator("#rag-add").click()
-        summary = self.page.locator("#rag-summary .rag-summary")
+        summary = self.page.locator("#rag-summary .rag-summary:not([data-old])")
         summary.wait_for(timeout=60_000)
         return str(summary.inner_text())
 
@@ -500,3 +509,242 @@ def test_rendered_cards_escape_article_text(ui_pipeline: Pipeline) -> None:
     assert "javascript:" not in html_out
     assert "&lt;img src=x onerror=&quot;alert(1)&quot;&gt;" in html_out
     assert "<mark>" in html_out and "\n" not in html_out
+
+
+# ---------------------------------------------------------------- issue 19
+
+
+@pytest.fixture
+def cwd_app(
+    tmp_path: Path, seed_index_dir: Path, embedder: Any, generator: Any, monkeypatch: Any
+) -> Iterator[tuple[str, Pipeline]]:
+    """`cd ~ && rag ui`: the index folder (and so the upload folder) lies inside the
+    working directory, which is where Gradio refuses dot-named files."""
+    home = tmp_path / "home"
+    index = home / ".local" / "share" / "rag" / "index"
+    shutil.copytree(seed_index_dir, index)
+    monkeypatch.chdir(home)
+    monkeypatch.setenv("GRADIO_TEMP_DIR", os.environ.get("GRADIO_TEMP_DIR", ""))  # restored
+    pipeline = Pipeline(index, embedder=embedder, generator=generator)
+    demo = build_app(pipeline, upload_dir=index / "uploads", max_upload_mb=1)
+    url = serve(demo, port=_free_port())
+    yield url, pipeline
+    demo.close()
+
+
+def test_dot_named_files_do_not_break_an_upload_batch_inside_the_cwd(
+    browser: Any, cwd_app: tuple[str, Pipeline], tmp_path: Path
+) -> None:
+    url, pipeline = cwd_app
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    tab = Tab(context.new_page())
+    page = tab.page
+    page.goto(url)
+    page.locator("#rag-question textarea").wait_for(timeout=30_000)
+    picked = tmp_path / "picked"
+    picked.mkdir()
+    good = picked / "good.txt"
+    good.write_text(BRIDGE_ARTICLE, encoding="utf-8")
+    hidden = picked / ".hidden-notes.txt"
+    hidden.write_text("date 2022-03-05 The Telmi ferry made its last crossing.", encoding="utf-8")
+    evil = picked / "..\\..\\evil.txt"
+    evil.write_text("date 2022-03-06 Ostrava Nova opened a ferry museum.", encoding="utf-8")
+
+    summary = tab.upload([good, hidden, evil])
+    assert "Added 3" in summary and "skipped 0" in summary, summary
+    assert page.locator(".toast-body.error, .toast-wrap .error").count() == 0
+    assert "Error" not in page.locator("#rag-stats").inner_text()
+    # the file box is cleared, and the next batch goes through too
+    page.wait_for_function(
+        "() => document.querySelectorAll('#rag-files tr.file').length === 0", timeout=10_000
+    )
+    later = picked / "later.md"
+    later.write_text("# Pier reopens\n\nThe Quenby pier reopened on 2 May 2022.", "utf-8")
+    assert "Added 1" in tab.upload([later])
+    titles = {d.title for d in pipeline.documents()}
+    assert {"The Telmi ferry made its last crossing.", "Pier reopens"} <= titles
+    incoming = Path(pipeline.stats().path) / "uploads" / ".incoming"
+    assert [p for p in incoming.rglob("*") if p.is_file() and p.stat().st_size] == []
+    context.close()
+
+
+MARLOW = """---
+title: Marlow harbour festival
+date: 2022-02-14
+source: Harbour Times
+---
+The Marlow harbour festival drew {visitors} visitors this year, organisers said on Monday.
+"""
+
+
+def test_uploading_a_file_again_updates_it(tab: Tab, tmp_path: Path, ui_pipeline: Pipeline) -> None:
+    page = tab.page
+    first, second = tmp_path / "1", tmp_path / "2"
+    first.mkdir()
+    second.mkdir()
+    (first / "marlow_harbour.md").write_text(MARLOW.format(visitors="48,000"), "utf-8")
+    (second / "marlow_harbour.md").write_text(MARLOW.format(visitors="52,500"), "utf-8")
+    assert "Added 1" in tab.upload([first / "marlow_harbour.md"])
+    summary = tab.upload([second / "marlow_harbour.md"])
+    assert "Added 0" in summary and "updated 1" in summary, summary
+    assert "Marlow harbour festival" in summary
+
+    marlow = [d for d in ui_pipeline.documents() if d.title == "Marlow harbour festival"]
+    assert len(marlow) == 1 and "52,500" in marlow[0].text
+    uploads = Path(ui_pipeline.stats().path) / "uploads"
+    assert [p.name for p in uploads.glob("marlow_harbour*")] == ["marlow_harbour.md"]
+    answer = tab.ask("How many visitors did the Marlow harbour festival draw?")
+    assert "52,500" in answer.inner_text() and "48,000" not in answer.inner_text()
+    page.get_by_text("Delete an article").click()
+    page.locator("#rag-docs input").click()
+    page.locator("#rag-docs input").fill("Marlow harbour")
+    assert page.get_by_role("option", name=re.compile("Marlow harbour festival")).count() == 1
+
+
+def test_a_long_question_is_not_cut_silently(tab: Tab) -> None:
+    page = tab.page
+    question = "How many vaccine doses has the US delivered abroad? " + "x" * 1200
+    page.locator("#rag-question textarea").fill(question)
+    page.locator("#rag-ask").click()
+    notice = page.locator("#rag-notice .rag-notice")
+    notice.wait_for(timeout=10_000)
+    assert f"{len(question):,} characters long; the limit is 1,000" in notice.inner_text()
+    # the whole question stays in the box to be shortened, and nothing was asked
+    assert page.locator("#rag-question textarea").input_value() == question
+    assert page.locator("#rag-chat .rag-q").count() == 0
+
+
+def test_filter_by_source_and_see_it_on_the_card(tab: Tab, tmp_path: Path) -> None:
+    page = tab.page
+    (tmp_path / "pier.md").write_text(
+        "---\ntitle: Quenby pier reopens\nsource: Quenby Gazette\ndate: 2022-05-02\n---\n"
+        "The Quenby pier reopened on Monday after a repair that cost 3.4 million pounds.\n",
+        "utf-8",
+    )
+    assert "Added 1" in tab.upload([tmp_path / "pier.md"])
+    sources = page.locator("#rag-sources input")
+    sources.click()
+    sources.fill("quenby")
+    page.get_by_role("option", name="Quenby Gazette").click()
+    page.keyboard.press("Escape")
+    answer = tab.ask("How much did the Quenby pier repair cost?")
+    assert "3.4 million pounds" in answer.inner_text()
+    assert answer.locator(".rag-card .rag-source").first.inner_text() == "Quenby Gazette"
+    # the seed article has no source: with the filter on, it is not used
+    other = tab.ask(VACCINE_Q)
+    assert "Not answered" in other.inner_text() and "330 million" not in other.inner_text()
+    assert "Blinken" not in other.inner_text()
+
+
+@pytest.fixture
+def served_ui(ui_pipeline: Pipeline) -> Iterator[tuple[str, threading.Event]]:
+    """`rag serve` in this process, its warm-up held until the test releases it."""
+    import uvicorn
+
+    from rag.serve import ServeConfig, create_app
+
+    app = create_app(ui_pipeline, ServeConfig(port=_free_port()))
+    state = app.state.rag
+    release = threading.Event()
+
+    def held_warm_up() -> None:
+        release.wait(120)
+        type(state).warm_up(state)
+
+    state.warm_up = held_warm_up
+    port = _free_port()
+    server = uvicorn.Server(uvicorn.Config(app, port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    for _ in range(300):
+        if server.started:
+            break
+        time.sleep(0.1)
+    yield f"http://127.0.0.1:{port}", release
+    release.set()
+    server.should_exit = True
+    thread.join(30)
+
+
+def test_the_ui_under_rag_serve_is_styled_and_honest_about_loading(
+    browser: Any, served_ui: tuple[str, threading.Event]
+) -> None:
+    url, release = served_ui
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    tab = Tab(context.new_page())
+    page = tab.page
+    page.goto(url + "/ui/")
+    page.locator("#rag-question textarea").wait_for(timeout=30_000)
+    # not "Models ready" while /readyz says the models are loading
+    assert urllib.request.urlopen(url + "/healthz", timeout=10).status == 200
+    with pytest.raises(urllib.error.HTTPError) as err:
+        urllib.request.urlopen(url + "/readyz", timeout=10)
+    assert err.value.code == 503
+    status = page.locator("#rag-status")
+    assert "Loading the models" in status.inner_text()
+    # a spinner drawn in CSS: Debian's Chromium has no emoji font for "⏳"
+    before = status.locator(".rag-status").evaluate("e => getComputedStyle(e, '::before')")
+    assert before["content"] == '""' and before["animationName"] == "rag-spin", before
+    release.set()
+    status.get_by_text("Models ready").wait_for(timeout=60_000)
+    assert urllib.request.urlopen(url + "/readyz", timeout=10).status == 200
+
+    # the same styles as `rag ui`: a short answer set apart from its quote, bordered cards,
+    # and a refusal's passages dashed, not looking like evidence
+    answer = tab.ask(VACCINE_Q)
+    short = answer.locator(".rag-short")
+    assert short.evaluate("e => getComputedStyle(e).display") == "block"
+    card = answer.locator(".rag-card").first
+    assert card.evaluate("e => getComputedStyle(e).borderTopStyle") == "solid"
+    refusal = tab.ask("What is the capital of Peru?")
+    near = refusal.locator(".rag-card.rag-near").first
+    assert near.evaluate("e => getComputedStyle(e).borderTopStyle") == "dashed"
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "serve_ui_chat.png"), full_page=True)
+    context.close()
+
+
+def test_looks_placeholder_file_list_times_titles_and_reasons(tab: Tab, tmp_path: Path) -> None:
+    page = tab.page
+    chat = page.locator("#rag-chat").bounding_box()
+    assert chat and chat["height"] < 600, chat  # not a mostly empty 680 px box at first
+    fits = page.evaluate(
+        """() => {
+        const box = document.querySelector('#rag-question textarea');
+        const style = getComputedStyle(box);
+        const ctx = document.createElement('canvas').getContext('2d');
+        ctx.font = `${style.fontSize} ${style.fontFamily}`;
+        const room = box.clientWidth - parseFloat(style.paddingLeft)
+            - parseFloat(style.paddingRight);
+        return ctx.measureText(box.placeholder).width <= room;
+    }"""
+    )
+    assert fits, "the question placeholder is cut off"
+    assert re.search(
+        r"last update \d{4}-\d\d-\d\d \d\d:\d\d UTC", page.locator("#rag-stats").inner_text()
+    )
+
+    files = []
+    for name, text in [
+        ("quenby council.txt", "March 4, 2024 — The Quenby city council approved a budget."),
+        ("broken.json", '{"text": "unterminated'),
+        ("ferry.md", "# Ferry timetable\n\nThe ferry now sails hourly."),
+        ("tide.md", "# Tide tables\n\nHigh tide is at noon."),
+    ]:
+        (tmp_path / name).write_text(text, encoding="utf-8")
+        files.append(tmp_path / name)
+    page.locator("#rag-files input[type=file]").set_input_files([str(p) for p in files])
+    page.wait_for_function(
+        "() => document.querySelectorAll('#rag-files tr.file a.download-link').length >= 4",
+        timeout=30_000,
+    )
+    box = page.locator("#rag-files").bounding_box()
+    last = page.locator("#rag-files tr.file").last.bounding_box()
+    assert box and last and last["y"] + last["height"] <= box["y"] + box["height"] + 1
+    summary = tab.upload([])
+    assert "The Quenby city council approved a budget." in summary, summary
+    assert "March 4, 2024 —" not in summary
+    # the whole reason, not json's "... starting at" with its position cut off
+    assert "broken.json: invalid JSON at line 1: Unterminated string starting at column 10" in (
+        summary
+    )

@@ -203,3 +203,26 @@ def test_copied_index_keeps_uploads_separate(fresh_index_dir: Path) -> None:
     )
     assert [p.parent for p, _ in saved] == [store.root] and skipped == []
     shutil.rmtree(store.root)
+
+
+def test_api_filters_by_source_and_rejects_long_questions(
+    seed_pipeline: Pipeline, tmp_path: Path
+) -> None:
+    h = Handlers(seed_pipeline, UploadStore(tmp_path / "uploads", 1024))
+    out = h.ask_api(VACCINE_Q, sources=["No Such Paper"])
+    assert out["refused"] and out["text"].startswith("No article in the chosen")
+    for kwargs, message in [
+        ({"sources": [3]}, "Sources must be a list of source names"),
+        ({"question": "x" * 1001}, "the limit is 1000"),
+    ]:
+        with pytest.raises(gr.Error) as err:
+            h.ask_api(**{"question": VACCINE_Q, **kwargs})
+        assert message in str(err.value.message)
+    # the chat keeps an over-long question in its box and says why
+    chat, box, _, notice = next(h.respond("y" * 1500, [], [], 5, "", "", ""))
+    assert chat == [] and box == "y" * 1500 and "1,500 characters long" in notice
+
+
+def test_delete_of_an_id_outside_the_pattern_says_why(ui: Handlers) -> None:
+    message, row = ui.confirm_delete("../../etc/passwd")
+    assert "is not valid" in message and row["visible"] is False

@@ -10,7 +10,7 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from rag.errors import RagError
-from rag.pipeline import Pipeline, Settings
+from rag.pipeline import Pipeline, Settings, missing_index
 from rag.serve import errors
 from rag.serve.auth import key_matches
 from rag.serve.chat import build_chat_router
@@ -62,18 +62,32 @@ def create_app(pipeline: Pipeline, config: ServeConfig | None = None) -> FastAPI
     return app
 
 
+class _ServerReadiness:
+    """The page's "Models ready" follows the server's own warm-up, so it says ready exactly
+    when /readyz does."""
+
+    def __init__(self, state: ServeState) -> None:
+        self.ready = state.ready
+
+    def start(self) -> None:
+        """The server warms up at start; nothing to begin here."""
+
+
 def _mount_ui(app: FastAPI, state: ServeState) -> None:
-    """The web UI on the same pipeline. With API keys set, its login takes any user name
-    and an API key as the password."""
+    """The web UI on the same pipeline, with the same styles as `rag ui`. With API keys
+    set, its login takes any user name and an API key as the password."""
     import gradio as gr
 
     from rag.ui import build_app
+    from rag.ui.server import THEME_FONT, page_css
 
     keys = state.config.api_keys
     demo = build_app(
-        state.pipeline, upload_dir=state.uploads.root, max_upload_mb=state.config.max_upload_mb
+        state.pipeline,
+        upload_dir=state.uploads.root,
+        max_upload_mb=state.config.max_upload_mb,
+        warm_up=_ServerReadiness(state),
     )
-    font = ["ui-sans-serif", "system-ui", "Segoe UI", "Roboto", "Liberation Sans", "sans-serif"]
     gr.mount_gradio_app(
         app,
         demo,
@@ -86,7 +100,8 @@ def _mount_ui(app: FastAPI, state: ServeState) -> None:
         enable_monitoring=False,
         max_file_size=f"{state.config.max_upload_mb}mb",
         footer_links=["api", "settings"],
-        theme=gr.themes.Default(font=font),
+        css=page_css(),
+        theme=gr.themes.Default(font=list(THEME_FONT)),
     )
 
 
@@ -94,7 +109,11 @@ def create_app_from_env() -> FastAPI:
     """The uvicorn factory each worker calls (`rag serve` passes its settings as RAG_*)."""
     try:
         config = ServeConfig.from_env()
-        return create_app(Pipeline(settings=Settings.from_env()), config)
+        settings = Settings.from_env()
+        problem = settings.index_dir and missing_index(settings.index_dir)
+        if problem:  # a mistyped RAG_INDEX_DIR must not become a new index
+            raise ValueError(f"{problem} (RAG_INDEX_DIR); create one with `rag ingest`")
+        return create_app(Pipeline(settings=settings), config)
     except (RagError, ValueError, OSError) as exc:
         print(f"rag serve: {exc}", file=sys.stderr)
         raise SystemExit(1) from None

@@ -21,13 +21,14 @@ from fastapi.responses import StreamingResponse
 
 from rag.errors import InvalidQuestionError
 from rag.serve.auth import require_key
-from rag.serve.errors import as_api_error, error_body
-from rag.serve.routes import precheck
+from rag.serve.errors import ApiError, as_api_error, error_body
+from rag.serve.routes import precheck, require_json
 from rag.serve.schemas import ChatMessage, ChatRequest
 from rag.serve.state import ServeState
 from rag.types import Answer
 
 _MARKER_RE = re.compile(r"\[\d+\]")
+MODEL = "rag"
 
 
 def _text(message: ChatMessage) -> str:
@@ -99,15 +100,29 @@ def build_chat_router(state: ServeState) -> APIRouter:
 
     @router.get("/v1/models", dependencies=keyed, summary="OpenAI-compatible model list")
     async def models() -> Any:
-        """One model, `rag`; any `model` name is accepted by /v1/chat/completions."""
-        return {"object": "list", "data": [{"id": "rag", "object": "model", "owned_by": "rag"}]}
+        """One model, `rag`, the only `model` /v1/chat/completions accepts."""
+        return {"object": "list", "data": [{"id": MODEL, "object": "model", "owned_by": "rag"}]}
 
     @router.post(
-        "/v1/chat/completions", dependencies=keyed, summary="OpenAI-compatible chat completions"
+        "/v1/chat/completions",
+        dependencies=[*keyed, Depends(require_json)],
+        summary="OpenAI-compatible chat completions",
     )
     async def chat(body: ChatRequest) -> Any:
+        if body.model != MODEL:
+            raise ApiError(
+                404,
+                f"model {body.model!r} does not exist; the only model is {MODEL!r}",
+                "not_found_error",
+            )
+        if body.n != 1:
+            raise ApiError(
+                400,
+                f"n is {body.n}; only n=1 is supported (one checked answer)",
+                "invalid_request_error",
+            )
         question, history = split_messages(body.messages, state.config.max_messages)
-        precheck(question, history)
+        precheck(question, history, body.filters)
         kwargs: dict[str, Any] = {
             "k": body.k,
             "as_of": body.as_of,

@@ -14,9 +14,9 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
 from embeddings.index import IngestReport
-from embeddings.loaders import Skipped
+from embeddings.loaders import Skipped, doc_id_problem
 from rag.errors import IngestError
-from rag.pipeline import check_history, check_question
+from rag.pipeline import check_history, check_question, to_filters
 from rag.serve.auth import require_key
 from rag.serve.errors import ApiError, as_api_error, error_body
 from rag.serve.schemas import AskRequest, DocumentsIn
@@ -31,11 +31,23 @@ def sse(event: str, data: Any) -> str:
     return f"event: {event}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
 
 
-def precheck(question: str, history: Any) -> None:
+def require_json(request: Request) -> None:
+    """A dependency: a JSON body must say so, or 415 (checked before the body is parsed)."""
+    ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if ctype != "application/json" and not ctype.endswith("+json"):
+        raise ApiError(
+            415,
+            f"send the body as application/json, not {ctype or 'no content type'}",
+            "invalid_request_error",
+        )
+
+
+def precheck(question: str, history: Any, filters: Any = None) -> None:
     """Bad input is refused before it takes a place in the queue."""
     check_question(question)
     if history:
         check_history(history)
+    to_filters(filters)
 
 
 def _report(reports: list[IngestReport], skipped: list[Any]) -> dict[str, Any]:
@@ -61,12 +73,24 @@ def build_router(state: ServeState) -> APIRouter:
     keyed = [Depends(require_key(state.config.api_keys))]
     router = APIRouter()
 
-    @router.post("/v1/ask", dependencies=keyed, summary="Answer a question with citations")
+    def known_doc_id(doc_id: str) -> str:
+        """An id from the URL: the documented pattern, or an article that already has it
+        (indexed before ids were checked)."""
+        problem = doc_id_problem(doc_id)
+        if problem and pipeline.document(doc_id) is None:
+            raise ApiError(400, problem, "invalid_request_error")
+        return doc_id
+
+    @router.post(
+        "/v1/ask",
+        dependencies=[*keyed, Depends(require_json)],
+        summary="Answer a question with citations",
+    )
     async def ask(body: AskRequest, stream: bool = False) -> Any:
         """`Answer.to_dict()`; with `?stream=true`, server-sent events: `delta` events with
         text as it is generated, then one `answer` event with the checked answer (its text
         can differ from the deltas: an unsupported draft is replaced by a quote)."""
-        precheck(body.question, body.history)
+        precheck(body.question, body.history, body.filters)
         kwargs = body.kwargs()
         if not stream:
             answer = await state.queue.run(lambda: pipeline.ask(body.question, **kwargs))
@@ -152,15 +176,19 @@ def build_router(state: ServeState) -> APIRouter:
         rows = [{k: v for k, v in d.to_dict().items() if k not in ("text", "path")} for d in docs]
         return {"documents": rows, "count": len(rows)}
 
-    @router.get("/v1/documents/{doc_id}", dependencies=keyed, summary="One article")
+    @router.get("/v1/documents/{doc_id:path}", dependencies=keyed, summary="One article")
     async def get_document(doc_id: str) -> Any:
+        """`doc_id`: 1-128 of `A-Za-z0-9._:-`, starting with a letter or digit (else 400)."""
+        doc_id = await run_in_threadpool(known_doc_id, doc_id)
         doc = await run_in_threadpool(pipeline.document, doc_id)
         if doc is None:
             raise _unknown(doc_id)
         return {k: v for k, v in doc.to_dict().items() if k != "path"}
 
-    @router.delete("/v1/documents/{doc_id}", dependencies=keyed, summary="Remove an article")
+    @router.delete("/v1/documents/{doc_id:path}", dependencies=keyed, summary="Remove an article")
     async def delete_document(doc_id: str) -> Any:
+        doc_id = await run_in_threadpool(known_doc_id, doc_id)
+
         def delete() -> bool:
             with state.ingest_lock:
                 doc = pipeline.document(doc_id)

@@ -5,14 +5,14 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
 
 class AskRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     question: str = Field(description="the question; at most 1000 characters")
-    k: int = Field(5, description="passages to retrieve, 1-50")
+    k: StrictInt = Field(5, description="passages to retrieve, 1-50 (a JSON integer)")
     as_of: str | None = Field(None, description="date the question is asked, YYYY-MM-DD")
     filters: dict[str, Any] | None = Field(
         None, description='{"date_from": "YYYY-MM-DD", "date_to": ..., "sources": [...]}'
@@ -50,7 +50,8 @@ class DocumentsIn(BaseModel):
 
 
 class ChatMessage(BaseModel):
-    role: str
+    # system and developer messages are accepted and ignored (the prompt is the pipeline's)
+    role: Literal["system", "developer", "user", "assistant"]
     content: str | list[dict[str, Any]] | None = None
 
 
@@ -60,9 +61,10 @@ class ChatRequest(BaseModel):
 
     model_config = ConfigDict(extra="allow")
 
-    model: str = "rag"
+    model: str = Field("rag", description="must be 'rag' (GET /v1/models)")
     messages: list[ChatMessage] = Field(min_length=1)
     stream: bool = False
-    k: int = 5
+    n: StrictInt = Field(1, description="choices: only 1 (one checked answer per question)")
+    k: StrictInt = 5
     as_of: str | None = None
     filters: dict[str, Any] | None = None

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from embeddings.loaders import derive_title, make_doc_id, normalize_date
+from embeddings.loaders import derive_title, doc_id_problem, make_doc_id, normalize_date
 from embeddings.types import Document
 from rag.errors import IngestError
 
@@ -19,6 +19,10 @@ def to_document(record: dict[str, Any], n: int) -> Document:
     text = text.strip()
     title = record.get("title")
     doc_id = record.get("doc_id")
+    if doc_id not in (None, ""):
+        problem = doc_id_problem(doc_id)
+        if problem:
+            raise IngestError(f"documents[{n}]: {problem}")
     return Document(
         doc_id=str(doc_id) if doc_id not in (None, "") else make_doc_id(text),
         title=title.strip() if isinstance(title, str) and title.strip() else derive_title(text),

@@ -6,6 +6,7 @@ plain arguments; `build_app` only lays out components and wires events to them.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import threading
@@ -14,9 +15,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from embeddings.loaders import doc_id_problem
 from rag.errors import InvalidQuestionError, RagError
 from rag.followup import rewrite_question
-from rag.pipeline import check_history
+from rag.pipeline import MAX_QUESTION_CHARS, check_history, check_question
 from rag.ui import render
 from rag.ui.inputs import MAX_K, Access, ask_kwargs
 from rag.ui.uploads import ALLOWED_SUFFIXES, UploadStore
@@ -25,10 +27,13 @@ if TYPE_CHECKING:
     import gradio as gr
 
     from rag.pipeline import Pipeline
-    from rag.ui.server import WarmUp
+    from rag.ui.server import Readiness
 
 __all__ = ["EXAMPLE_QUESTIONS", "Handlers", "build_app"]
 
+# The file box's value as JSON text of {path, orig_name} (see `build_app`).
+_PICKED_JS = """(files) => JSON.stringify((files ? [].concat(files) : []).map(
+    (f) => ({path: f.path, orig_name: f.orig_name})))"""
 EXAMPLE_QUESTIONS = (
     "How many vaccine doses has the US delivered abroad?",
     "What did Blinken say about US allies?",
@@ -45,7 +50,7 @@ class Handlers:
         pipeline: Pipeline,
         uploads: UploadStore,
         *,
-        warm_up: WarmUp | None = None,
+        warm_up: Readiness | None = None,
         access: Access | None = None,
     ) -> None:
         self.pipeline = pipeline
@@ -68,15 +73,23 @@ class Handlers:
         date_from: str,
         date_to: str,
         as_of: str,
+        sources: list[str] | None = None,
     ) -> Iterator[tuple[Any, ...]]:
-        """The chat: yields (chat, question box, history, notice) as the answer comes."""
+        """The chat: yields (chat, question box, history, notice) as the answer comes. A bad
+        question or setting leaves the question in its box, with a notice saying why."""
         chat, hist = list(chat or []), list(hist or [])
         question = (message or "").strip()
         if not question:
             yield chat, message, hist, render.notice("Please type a question first.")
             return
         try:
-            kwargs = ask_kwargs(k, date_from, date_to, as_of)
+            if len(question) > MAX_QUESTION_CHARS:
+                raise InvalidQuestionError(
+                    f"The question is {len(question):,} characters long; the limit is "
+                    f"{MAX_QUESTION_CHARS:,}. Please shorten it."
+                )
+            check_question(question)
+            kwargs = ask_kwargs(k, date_from, date_to, as_of, sources)
         except InvalidQuestionError as e:
             yield chat, message, hist, render.notice(str(e))
             return
@@ -122,16 +135,19 @@ class Handlers:
         date_to: str = "",
         as_of: str = "",
         history: list[list[str]] | None = None,
+        sources: list[str] | None = None,
     ) -> dict[str, Any]:
         """Answer one question. `history` is [[previous question, answer], ...] for
-        follow-ups. Returns the Answer as JSON plus the standalone question used.
-        Bad input raises `gr.Error` with a one-line reason."""
+        follow-ups; `sources` restricts the search to those sources. Returns the Answer as
+        JSON plus the standalone question used. Bad input raises `gr.Error` with a one-line
+        reason."""
         import gradio as gr
 
         try:
             if not isinstance(question, str) or not question.strip():
                 raise InvalidQuestionError("Please type a question first.")
-            kwargs = ask_kwargs(k, date_from, date_to, as_of)
+            check_question(question)
+            kwargs = ask_kwargs(k, date_from, date_to, as_of, sources)
             pairs = check_history(history if history is not None else [])
             standalone = rewrite_question(question.strip(), pairs)
             answer = self.pipeline.ask(standalone, **kwargs)
@@ -161,6 +177,12 @@ class Handlers:
         except RagError:
             return []
 
+    def sources(self) -> list[str]:
+        try:
+            return render.source_choices(self.pipeline.documents())
+        except RagError:
+            return []
+
     def status(self) -> tuple[str, Any]:
         """Model readiness for the page, and whether to keep polling."""
         import gradio as gr
@@ -169,9 +191,14 @@ class Handlers:
         return render.status_html(ready), gr.Timer(active=not ready)
 
     def refresh(self) -> tuple[Any, ...]:
+        """(stats, article choices, source choices) after the index changed."""
         import gradio as gr
 
-        return self.stats(), gr.update(choices=self.choices(), value=None)
+        return (
+            self.stats(),
+            gr.update(choices=self.choices(), value=None),
+            gr.update(choices=self.sources()),
+        )
 
     def _may_change(self, request: gr.Request | None) -> str | None:
         """Why this request may not change the index, or None."""
@@ -181,13 +208,21 @@ class Handlers:
             return "Please log in to change the index."
         return None
 
-    def add_articles(self, payload: list[Any] | None, request: gr.Request) -> tuple[Any, ...]:
+    def add_articles(self, payload: str | list[Any] | None, request: gr.Request) -> tuple[Any, ...]:
         """Store, check and ingest every uploaded file on its own; returns (summary, stats,
-        article choices, file box)."""
+        article choices, source choices, file box). `payload` is the file box's value as
+        JSON text (see `build_app`) or as a list."""
         t0 = time.perf_counter()
         refused = self._may_change(request)
         if refused:
             return (render.notice(refused), *self.refresh(), None)
+        if isinstance(payload, str):
+            try:
+                payload = json.loads(payload) if payload.strip() else []
+            except ValueError:
+                payload = None
+            if not isinstance(payload, list):
+                return (render.notice("Choose the files again."), *self.refresh(), None)
         if not payload:
             return (render.notice("Choose one or more files first."), *self.refresh(), None)
         uploads, skipped = self.uploads.uploads(payload)
@@ -217,12 +252,16 @@ class Handlers:
         if not doc_id:
             return render.notice("Pick an article to delete."), gr.update(visible=False)
         doc = self.pipeline.document(doc_id)
-        title = doc.title if doc else doc_id
+        if doc is None:
+            problem = doc_id_problem(doc_id) or f"No article {doc_id!r} in the index."
+            return render.notice(problem), gr.update(visible=False)
+        title = doc.title
         question = f"Delete “{title}” from the index? This cannot be undone."
         return render.notice(question), gr.update(visible=True)
 
     def delete_article(self, doc_id: str | None, request: gr.Request) -> tuple[Any, ...]:
-        """Confirmed delete; returns (message, confirm row, upload summary, stats, choices)."""
+        """Confirmed delete; returns (message, confirm row, upload summary, stats, article
+        choices, source choices)."""
         import gradio as gr
 
         hidden = gr.update(visible=False)
@@ -245,7 +284,7 @@ def build_app(
     *,
     upload_dir: Path,
     max_upload_mb: int = 10,
-    warm_up: WarmUp | None = None,
+    warm_up: Readiness | None = None,
     access: Access | None = None,
 ) -> gr.Blocks:
     """The whole UI. Uploads land in `upload_dir` (inside the index directory); Gradio's own
@@ -279,7 +318,10 @@ def build_app(
                     label="Chat",
                     show_label=False,
                     elem_id="rag-chat",
-                    height=680,
+                    # grows with the conversation instead of a mostly empty 680 px box
+                    height=None,
+                    min_height=360,
+                    max_height=680,
                     sanitize_html=True,
                     render_markdown=True,
                     latex_delimiters=[],
@@ -292,13 +334,13 @@ def build_app(
                 )
                 notice = gr.HTML("", elem_id="rag-notice")
                 with gr.Row():
+                    # No max_length: the browser would cut a pasted question without a word;
+                    # `respond` says how long it is instead.
                     box = gr.Textbox(
-                        placeholder="Ask a question, e.g. a follow-up: "
-                        "“And to how many countries?”",
+                        placeholder="Ask a question, or a follow-up like “And to how many?”",
                         show_label=False,
                         elem_id="rag-question",
                         scale=5,
-                        max_length=1000,
                         autofocus=True,
                     )
                     send = gr.Button(
@@ -332,6 +374,14 @@ def build_app(
                         elem_id="rag-asof",
                         max_length=10,
                     )
+                    sources = gr.Dropdown(
+                        choices=h.sources(),
+                        value=[],
+                        multiselect=True,
+                        label="Sources (none chosen: all)",
+                        elem_id="rag-sources",
+                        interactive=True,
+                    )
                 with gr.Accordion("Add articles", open=access.changes, visible=access.changes):
                     files = gr.File(
                         file_count="multiple",
@@ -339,8 +389,12 @@ def build_app(
                         label=f"Articles ({', '.join(ALLOWED_SUFFIXES)}; "
                         f"≤ {max_upload_mb} MB each)",
                         elem_id="rag-files",
-                        height=120,
                     )
+                    # What "Add" reads: the file box's value as plain JSON. Given the file
+                    # box itself, Gradio refuses the whole batch over one dot-named file
+                    # when the index lies inside the working directory ("Dotfiles located
+                    # in the temporary directory…"); `UploadStore.uploads` checks the paths.
+                    picked = gr.Textbox("", visible=False, elem_id="rag-picked")
                     add = gr.Button("Add to index", elem_id="rag-add")
                     summary = gr.HTML("", elem_id="rag-summary")
                 with gr.Accordion("Delete an article", open=False, visible=access.changes):
@@ -355,7 +409,7 @@ def build_app(
                         )
                         cancel = gr.Button("Cancel", elem_id="rag-confirm-no")
 
-        ask_inputs = [box, chatbot, hist_state, k, date_from, date_to, as_of]
+        ask_inputs = [box, chatbot, hist_state, k, date_from, date_to, as_of, sources]
         ask_outputs = [chatbot, box, hist_state, notice]
         private: dict[str, Any] = {"api_visibility": "private"}
         box.submit(h.respond, ask_inputs, ask_outputs, **private)
@@ -372,7 +426,14 @@ def build_app(
         )
         ingest: dict[str, Any] = {"concurrency_limit": 1, "concurrency_id": "ingest", **private}
         # Raw payload (preprocess=False): one odd file must not fail the whole batch.
-        add.click(h.add_articles, files, [summary, stats, docs, files], preprocess=False, **ingest)
+        files.change(None, files, picked, js=_PICKED_JS, queue=False, **private)
+        add.click(
+            h.add_articles,
+            picked,
+            [summary, stats, docs, sources, files],
+            preprocess=False,
+            **ingest,
+        )
         delete.click(h.confirm_delete, docs, [deleted, confirm_row], queue=False, **private)
         cancel.click(
             lambda: ("", gr.update(visible=False)),
@@ -382,10 +443,13 @@ def build_app(
             **private,
         )
         confirm.click(
-            h.delete_article, docs, [deleted, confirm_row, summary, stats, docs], **ingest
+            h.delete_article,
+            docs,
+            [deleted, confirm_row, summary, stats, docs, sources],
+            **ingest,
         )
         timer.tick(h.status, None, [status, timer], **private)
-        demo.load(h.refresh, None, [stats, docs], **private)
+        demo.load(h.refresh, None, [stats, docs, sources], **private)
         gr.api(h.ask_api, api_name="ask")
     demo.queue(default_concurrency_limit=4, max_size=64)
     return demo

@@ -8,6 +8,7 @@ Gradio, so every function is testable with plain objects in milliseconds.
 
 from __future__ import annotations
 
+import datetime as dt
 import html
 import re
 from collections.abc import Callable, Sequence
@@ -25,6 +26,7 @@ __all__ = [
     "render_loading",
     "render_question",
     "render_streaming",
+    "source_choices",
     "stats_html",
     "status_html",
     "summary_html",
@@ -87,6 +89,7 @@ def _card_html(group: Sequence[Citation], full_text: str | None, *, evidence: bo
     if evidence and not spans:  # offsets disagree with the text: show both rather than guess
         passage_html += "".join(f" <mark>{esc(g.text)}</mark>" for g in group)
     date_html = f'<span class="rag-date">{esc(c.date)}</span>' if c.date else ""
+    source_html = f'<span class="rag-source">{esc(c.source)}</span>' if c.source else ""
     link = ""
     if c.url and re.match(r"^https?://", c.url, re.IGNORECASE):
         link = (
@@ -113,7 +116,8 @@ def _card_html(group: Sequence[Citation], full_text: str | None, *, evidence: bo
     return (
         f'<div class="{cls}" data-doc="{html.escape(c.doc_id, quote=True)}">'
         f'<div class="rag-card-head">{label}'
-        f'<span class="rag-title">{esc(c.title or "Untitled")}</span>{date_html}{link}</div>'
+        f'<span class="rag-title">{esc(c.title or "Untitled")}</span>'
+        f"{source_html}{date_html}{link}</div>"
         f'<blockquote class="rag-passage">{passage_html}</blockquote>{full}</div>'
     )
 
@@ -193,12 +197,25 @@ def _plural(n: int, word: str) -> str:
 
 
 def stats_html(st: IndexStats) -> str:
-    updated = (st.updated_at or "never").replace("T", " ")[:19]
+    updated = _when(st.updated_at)
     return (
         f'<div class="rag-stats"><b>{int(st.documents)}</b> {_plural(st.documents, "article")}'
         f" · <b>{int(st.chunks)}</b> {_plural(st.chunks, 'chunk')} · last update {esc(updated)}"
         "</div>"
     )
+
+
+def _when(stamp: str | None) -> str:
+    """An ISO time stamp (UTC, as the index writes it) as "2026-11-29 05:58 UTC"."""
+    if not stamp:
+        return "never"
+    try:
+        when = dt.datetime.fromisoformat(stamp)
+    except ValueError:
+        return stamp
+    if when.tzinfo is not None:
+        when = when.astimezone(dt.timezone.utc)
+    return when.strftime("%Y-%m-%d %H:%M UTC")
 
 
 def status_html(ready: bool) -> str:
@@ -209,7 +226,19 @@ def status_html(ready: bool) -> str:
 
 def doc_choices(docs: Sequence[Document]) -> list[tuple[str, str]]:
     ordered = sorted(docs, key=lambda d: ((d.date or ""), d.title), reverse=True)
-    return [(f"{d.title[:90]} ({d.date or 'no date'})", d.doc_id) for d in ordered]
+    return [
+        (f"{d.title[:90]} ({', '.join(x for x in (d.source, d.date or 'no date') if x)})", d.doc_id)
+        for d in ordered
+    ]
+
+
+def source_choices(docs: Sequence[Document]) -> list[str]:
+    """The distinct sources, one per spelling ignoring case, sorted."""
+    names: dict[str, str] = {}
+    for d in docs:
+        if d.source and d.source.strip():
+            names.setdefault(d.source.strip().casefold(), d.source.strip())
+    return sorted(names.values(), key=str.casefold)
 
 
 def summary_html(

@@ -12,7 +12,7 @@ import sys
 import threading
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from rag.errors import RagError
 
@@ -21,13 +21,35 @@ if TYPE_CHECKING:
 
     from rag.pipeline import Pipeline
 
-__all__ = ["AUTH_ENV", "WarmUp", "configure_parser", "parse_auth", "run", "serve"]
+__all__ = [
+    "AUTH_ENV",
+    "THEME_FONT",
+    "Readiness",
+    "WarmUp",
+    "configure_parser",
+    "page_css",
+    "parse_auth",
+    "run",
+    "serve",
+]
 
 AUTH_ENV = "RAG_UI_AUTH"
 API_KEYS_ENV = "RAG_API_KEYS"
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 WARM_UP_QUESTION = "How many vaccine doses has the US delivered abroad?"
 log = logging.getLogger("rag.ui")
+# System fonts: no web-font requests, and gradio's bundled subsets lack some bold glyphs,
+# which rendered titles in mixed fonts.
+THEME_FONT = ("ui-sans-serif", "system-ui", "Segoe UI", "Roboto", "Liberation Sans", "sans-serif")
+
+
+class Readiness(Protocol):
+    """What the page asks about model loading: `ready` once a question can be answered
+    quickly; `start` begins loading if nothing has yet."""
+
+    ready: threading.Event
+
+    def start(self) -> None: ...
 
 
 class WarmUp:
@@ -86,7 +108,8 @@ def configure_parser(p: argparse.ArgumentParser) -> None:
     )
 
 
-def _css() -> str:
+def page_css() -> str:
+    """The UI's own styles (source cards, refusals, notices), for `rag ui` and `rag serve`."""
     return resources.files("rag.ui").joinpath("style.css").read_text(encoding="utf-8")
 
 
@@ -102,9 +125,6 @@ def serve(
     """Start the server (never a public share link) and return its local URL."""
     import gradio as gr
 
-    # System fonts: no web-font requests, and gradio's bundled subsets lack some bold
-    # glyphs, which rendered titles in mixed fonts.
-    font = ["ui-sans-serif", "system-ui", "Segoe UI", "Roboto", "Liberation Sans", "sans-serif"]
     demo.launch(
         server_name=host,
         server_port=port,
@@ -119,8 +139,8 @@ def serve(
         pwa=False,
         max_file_size=f"{int(max_upload_mb)}mb",
         footer_links=["api", "settings"],
-        css=_css(),
-        theme=gr.themes.Default(font=font),
+        css=page_css(),
+        theme=gr.themes.Default(font=list(THEME_FONT)),
         enable_monitoring=False,
     )
     url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '') else host}:{port}/"

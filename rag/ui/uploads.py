@@ -3,7 +3,9 @@
 Gradio hands each upload over as a temporary file under `<uploads>/.incoming`; an accepted
 file is copied to `<uploads>/<clean name>` and ingested from there (so `rag delete` and the
 UI can remove it later). A file that is rejected, here or by the loaders, leaves nothing
-behind.
+behind. A file with the name of one uploaded before is a new version of it: its articles
+replace the ones that file gave, unless the new version cannot be read (then the old one
+stays).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import contextlib
 import os
 import re
 import shutil
+import threading
 import time
 import uuid
 from collections.abc import Mapping, Sequence
@@ -75,6 +78,9 @@ class UploadStore:
         self.incoming = self.root / ".incoming"
         self.max_bytes = max_bytes
         self.incoming.mkdir(parents=True, exist_ok=True)
+        # stored file -> the earlier version it replaced, kept until the new one is ingested
+        self._previous: dict[Path, Path] = {}
+        self._previous_lock = threading.Lock()
 
     def receive(self, name: str, data: bytes) -> Upload:
         """An upload that arrived as bytes (the HTTP API), kept under `.incoming` like
@@ -119,8 +125,9 @@ class UploadStore:
     ) -> tuple[list[tuple[Path, str]], list[tuple[str, str]]]:
         """Copy each acceptable upload under a clean name; returns ((path, shown name) saved,
         (shown name, reason) skipped). Re-sending identical bytes reuses the stored file; a
-        different file with a taken name gets a unique suffix (article ids come from the
-        content, so an older version stays valid until deleted)."""
+        different file with a taken name is a new version of it (`ingest` replaces the
+        articles the old version gave). Two files of one batch with the same name are two
+        files: the second gets a unique suffix."""
         saved: list[tuple[Path, str]] = []
         skipped: list[tuple[str, str]] = []
         used: set[str] = set()
@@ -148,25 +155,40 @@ class UploadStore:
         if size == 0:
             return "empty file"
         stem = Path(name).stem
-        while name in used or (
-            (self.root / name).exists() and not _same_bytes(self.root / name, up.path)
-        ):
+        while name in used:
             name = f"{stem}-{uuid.uuid4().hex[:6]}{suffix}"
         used.add(name)
         dest = self.root / name
+        previous = None
+        if dest.exists() and not _same_bytes(dest, up.path):
+            previous = dest.with_name(f".{dest.name}.{uuid.uuid4().hex[:6]}.previous")
+            os.replace(dest, previous)
         if not dest.exists():
             tmp = dest.with_name(f".{dest.name}.{uuid.uuid4().hex[:6]}.part")
-            shutil.copyfile(up.path, tmp)
-            os.replace(tmp, dest)
+            try:
+                shutil.copyfile(up.path, tmp)
+                os.replace(tmp, dest)
+            except OSError:
+                tmp.unlink(missing_ok=True)
+                if previous is not None:
+                    os.replace(previous, dest)
+                raise
+        if previous is not None:
+            with self._previous_lock:
+                self._previous[dest] = previous
         saved.append((dest, up.name))
         return None
 
     def ingest(self, pipeline: Pipeline, saved: Sequence[tuple[Path, str]]) -> IngestOutcome:
         """Ingest stored files in one commit; if the batch as a whole fails, file by file, so
         one bad file is reported as skipped instead of sinking the rest. A file that yields
-        no article is removed again."""
+        no article is removed again. A new version of a stored file replaces the articles of
+        the old one (reported as updated); if it yields none, the old version stays."""
         out = IngestOutcome()
         names = {str(path): shown for path, shown in saved}
+        with self._previous_lock:
+            previous = {p: self._previous.pop(p) for p, _ in saved if p in self._previous}
+        before = self._articles_from(pipeline, previous) if previous else {}
         try:
             reports = [pipeline.ingest([p for p, _ in saved])] if saved else []
         except RagError:
@@ -184,8 +206,51 @@ class UploadStore:
             out.skipped += [
                 (names.get(s.path, Path(s.path).name), s.reason) for s in report.skipped
             ]
+        if previous:
+            self._replace_versions(pipeline, out, previous, before, names)
         self.remove_unused(pipeline, [p for p, _ in saved])
         return out
+
+    @staticmethod
+    def _articles_from(pipeline: Pipeline, paths: Mapping[Path, Path]) -> dict[Path, set[str]]:
+        """doc ids per stored file, for the files in `paths`."""
+        found: dict[Path, set[str]] = {p: set() for p in paths}
+        for d in pipeline.documents():
+            p = _resolved(Path(d.path)) if d.path else None
+            if p in found:
+                found[p].add(d.doc_id)
+        return found
+
+    def _replace_versions(
+        self,
+        pipeline: Pipeline,
+        out: IngestOutcome,
+        previous: Mapping[Path, Path],
+        before: Mapping[Path, set[str]],
+        names: Mapping[str, str],
+    ) -> None:
+        """After a batch: each new version that gave articles retires the articles only the
+        old version had; one that gave none is swapped back for the old version."""
+        kept = {*out.added, *out.updated, *out.unchanged}
+        now = self._articles_from(pipeline, previous)
+        for dest, old in previous.items():
+            if not now[dest] - before[dest] and not (now[dest] & kept):  # nothing from it
+                with contextlib.suppress(OSError):
+                    os.replace(old, dest)
+                shown = names.get(str(dest))
+                out.skipped = [
+                    (n, f"{r} (the earlier version stays)" if n == shown else r)
+                    for n, r in out.skipped
+                ]
+                continue
+            for doc_id in sorted(before[dest] - kept):
+                pipeline.delete(doc_id)
+            with contextlib.suppress(OSError):
+                old.unlink(missing_ok=True)
+            if before[dest] - kept:  # a changed article has a new id: it is an update
+                new = [i for i in out.added if i in now[dest]]
+                out.added = [i for i in out.added if i not in new]
+                out.updated += new
 
     def remove_unused(self, pipeline: Pipeline, paths: Sequence[Path]) -> None:
         """Delete stored uploads no indexed article comes from (a .jsonl upload can hold
