@@ -1,10 +1,10 @@
 """Regression gate: the seed gold set through the real pipeline must stay above these bars.
 
-The bars sit under what the default reader measured on the seed set (2026-11-29, pinned
-versions: exact match 0.33, F1 0.39, contains 0.58, refusal recall 0.71 and precision 0.75,
-citation precision 0.88, grounded 1.00), by about three questions of 48 answerable (or two
-of 17 unanswerable): the answers depend on llama.cpp's numerics, which differ with the CPU it
-is compiled for. A failure names every question that went wrong.
+The bars sit under what the default reader measured on the seed set (2026-12-02, pinned
+versions: exact match 0.40, F1 0.45, contains 0.63, refusal recall 0.65 and precision 0.79,
+citation precision 0.84, grounded 1.00), by about three questions of 48 answerable (or one
+or two of 17 unanswerable): the answers depend on llama.cpp's numerics, which differ with
+the CPU it is compiled for. A failure names every question that went wrong.
 """
 
 from __future__ import annotations
@@ -28,12 +28,12 @@ THRESHOLDS = {
     "recall@1": 0.95,  # one article: retrieval must find it
     "recall@5": 0.95,
     "mrr": 0.95,
-    "exact_match": 0.27,  # measured 0.33 (16 of 48)
-    "f1": 0.33,  # measured 0.39
-    "contains": 0.50,  # measured 0.58 (28 of 48); the issue's target is 0.85
-    "refusal_recall": 0.58,  # measured 0.71 (12 of 17); the issue's target is 0.8
-    "refusal_precision": 0.65,  # measured 0.75
-    "citation_precision": 0.80,  # measured 0.88
+    "exact_match": 0.33,  # measured 0.40 (19 of 48)
+    "f1": 0.39,  # measured 0.45
+    "contains": 0.56,  # measured 0.63 (30 of 48); the issue's target is 0.80
+    "refusal_recall": 0.58,  # measured 0.65 (11 of 17); the issue's target is 0.8
+    "refusal_precision": 0.70,  # measured 0.79
+    "citation_precision": 0.80,  # measured 0.84
     "grounded": 0.95,  # measured 1.00
 }
 
