@@ -123,6 +123,7 @@ def test_cli_json_prints_exactly_the_metric_keys(tmp_path: Path) -> None:
         "grounded",
         "refusal_precision",
         "refusal_recall",
+        "funnel",
         "latency_ms",
         "n_questions",
     }
