@@ -103,9 +103,11 @@ def llama_cpp_server(model_file: Path, threads: int = 1, timeout_s: float = 120)
             proc.kill()
 
 
-def pick(questions: Sequence[Question], every: int = 1, limit: int | None = None) -> list[Question]:
-    """Every `every`-th question (from the first), at most `limit` of them."""
-    chosen = list(questions)[::every]
+def pick(
+    questions: Sequence[Question], every: int = 1, limit: int | None = None, start: int = 0
+) -> list[Question]:
+    """Every `every`-th question from the `start`-th (0: the first), at most `limit` of them."""
+    chosen = list(questions)[start::every]
     return chosen[:limit] if limit else chosen
 
 
@@ -169,6 +171,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m evals.served_reader", description=__doc__)
     parser.add_argument("--limit", type=int, default=None, help="at most N questions")
     parser.add_argument("--every", type=int, default=1, help="every K-th question (default 1)")
+    parser.add_argument("--start", type=int, default=0, help="from the S-th (default 0: first)")
     parser.add_argument("--model-file", type=Path, help="GGUF for both paths (default: F16)")
     parser.add_argument("--base-url", help="an already running server (default: start one)")
     parser.add_argument("--model", default=SERVED_NAME, help="served model name")
@@ -183,7 +186,7 @@ def main(argv: list[str] | None = None) -> int:
     from rag.llama import LlamaCppGenerator
     from rag.pipeline import SEEDS_DIR, Pipeline
 
-    questions = pick(load_dataset(SEED_DATASET).questions, args.every, args.limit)
+    questions = pick(load_dataset(SEED_DATASET).questions, args.every, args.limit, args.start)
     generator = LlamaCppGenerator(args.model_file)
     embedder = Embedder()
     with tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as stack:

@@ -158,7 +158,7 @@ def test_served_scores_are_the_models_log_probabilities(openai_server: str) -> N
 def test_reader_over_http_answers_as_in_process(openai_server: str, seed_index_dir: Path, embedder):
     """The reader's answers with candidates scored by llama-cpp-python's server equal those
     scored in process, on every 32nd seed question (a01, a25, u17; `python -m
-    evals.served_reader` runs all 65 and measures the time: README). Only some, because
+    evals.served_reader` runs and times any share of the 65: README). Only some, because
     llama-cpp-python's server sorts the whole 49k-token vocabulary in Python for every
     echoed prompt token (about 75 ms a token here): 30-75 s a question on this machine.
 
