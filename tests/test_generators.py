@@ -139,7 +139,7 @@ def test_served_scores_are_the_models_log_probabilities(openai_server: str) -> N
     assert isinstance(served, CandidateScorer) and served.score_fallback is None
     assert not served.batch_prompts
     messages = reader_messages("Where did the summit take place?")
-    answers = ["São Paulo", "Tuesday", "330 million doses"]  # "ã" is two UTF-8 bytes
+    answers = ["São Paulo", "330 million doses"]  # "ã" is two UTF-8 bytes
     scores = served.score(messages, answers)
 
     llm = Llama(str(packaged_model_path()), n_ctx=2048, logits_all=True, n_threads=1, verbose=False)
