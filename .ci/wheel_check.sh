@@ -61,7 +61,8 @@ cd "$WORK/run"
 unset PYTHONPATH
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 GRADIO_ANALYTICS_ENABLED=False
 export RAG_INDEX_DIR=$WORK/index RAG_MODEL_CACHE=$WORK/models
-where=$("$VPY" -c "import rag, rag.serve; print(rag.__file__)")
+where=$("$VPY" -c "import rag, rag.serve; print(rag.__file__)") \
+    || fail "the installed wheel cannot import rag and rag.serve (a package missing from it?)"
 [[ $where == "$WORK/venv/"* ]] || fail "rag imported from $where, not from the fresh venv"
 "$VPY" - <<'EOF' || fail "the installed package is incomplete"
 from importlib.resources import files
