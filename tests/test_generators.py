@@ -17,6 +17,7 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -26,7 +27,13 @@ from evals.served_reader import compare, pick
 from rag import GeneratorError, Pipeline, Settings
 from rag.answerers import build_messages
 from rag.errors import GeneratorUnavailableError
-from rag.generate import CandidateScorer, ChatPrompt, OpenAIGenerator, load_generator
+from rag.generate import (
+    CandidateScorer,
+    ChatPrompt,
+    OpenAIGenerator,
+    _answer_logprobs,
+    load_generator,
+)
 from rag.llama import LlamaCppGenerator, packaged_model_path
 from rag.types import Citation
 
@@ -287,3 +294,26 @@ def test_a_template_that_does_not_end_where_the_reply_begins_is_refused() -> Non
         ChatPrompt("{% for m in messages %}{{ m['content'] }}{% endfor %}END")
     with pytest.raises(GeneratorError, match="cannot use the chat template"):
         ChatPrompt("{{ raise_exception('no system messages') }}")
+
+
+def _choice(tokens: list[str], logprobs: list[float | None]) -> SimpleNamespace:
+    return SimpleNamespace(logprobs=SimpleNamespace(tokens=tokens, token_logprobs=logprobs))
+
+
+def test_the_answers_tokens_are_found_in_either_servers_echo() -> None:
+    """Echoes differ: llama-cpp-python writes special tokens as "" (pieces of a character
+    split across tokens too) and leaves a generated end-of-text out; a server may also write
+    special tokens out and count the generated token (the first shape below, as expected
+    from vLLM, which is not run here). The answer and the end of turn are found in each,
+    and an echo that does not hold the answer is not scored."""
+    end = "<|im_end|>"
+    prompt = ["<|im_start|>", "user", "\n", "Hi", "\n", "assistant", "\n"]
+    prompt_lp: list[float | None] = [None, -1, -1, -1, -1, -1, -1]
+    vllm = _choice([*prompt, "330", " million", end, "\n"], [*prompt_lp, -2.0, -0.5, -3.0, -0.1])
+    assert _answer_logprobs(vllm, 1, "330 million", end) == [-2.0, -0.5, -3.0]
+    assert _answer_logprobs(vllm, None, "330 million", end) == [-2.0, -0.5, -3.0]
+    llama = _choice([*prompt, "S", "", "", "o", " Paulo", ""], [*prompt_lp, -4, -1, -1, -2, -1, -5])
+    assert _answer_logprobs(llama, 0, "São Paulo", end) == [-4, -1, -1, -2, -1, -5]
+    assert _answer_logprobs(llama, None, "São Paulo", end) == [-4, -1, -1, -2, -1, -5]
+    assert _answer_logprobs(vllm, 1, "330 billion", end) is None
+    assert _answer_logprobs(_choice([], []), 1, "330 million", end) is None
