@@ -42,7 +42,21 @@ from rag.types import Answer, Citation
 Filters = DateSourceFilter
 ANSWERERS = tuple(a.value for a in AnswererName)
 MAX_QUESTION_CHARS = 1000
-SEEDS_DIR = Path(__file__).resolve().parent.parent / "seeds"
+
+
+def _seeds_dir() -> Path:
+    """The seed articles: `rag/seeds/` in the package, read through importlib.resources. A
+    wheel ships them there as package data; in a source checkout `rag/seeds` is a symlink to
+    the top-level `seeds/` folder, which is used directly where the symlink is missing."""
+    from importlib.resources import files
+
+    packaged = Path(str(files("rag").joinpath("seeds")))
+    if packaged.is_dir():
+        return packaged.resolve()
+    return Path(__file__).resolve().parent.parent / "seeds"
+
+
+SEEDS_DIR = _seeds_dir()
 
 # Relevance gate, fitted with the reader's ranker on the even halves of the seed set,
 # squad2_dev500 and realtimeqa_dev (`rag/ranker.json`): below it the best sentence is too
