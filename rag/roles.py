@@ -68,6 +68,7 @@ def asked_slot(question: Doc) -> Slot | None:
         prep = question[start - 1].lower_
     elif words and words[-1].tag_ in {"IN", "TO", "RP"}:  # "... did she travel to?"
         prep = words[-1].lower_
+    verb: Token | None
     if nxt.pos_ == "AUX" or nxt.tag_ == "MD" or nxt.lemma_ in _LIGHT_VERBS:
         rest = [t for t in question[i + 1 :] if t.pos_ not in {"ADV", "PART"}]
         if rest and rest[0].pos_ == "VERB":  # "Who has won", "Who was arrested"

@@ -75,7 +75,13 @@ def test_wheel_has_the_seed_article_and_data_files(wheel_files: set[str]) -> Non
     assert seeds, "the repository's seeds/ folder has no article"
     for name in seeds:
         assert f"rag/seeds/{name}" in wheel_files, f"seed article {name} missing from the wheel"
-    for name in ("rag/ui/style.css", "evals/seed/questions.jsonl", "evals/seed/dataset.json"):
+    data = (
+        "rag/ui/style.css",
+        "rag/ranker.json",
+        "evals/seed/questions.jsonl",
+        "evals/seed/dataset.json",
+    )
+    for name in data:
         assert name in wheel_files, f"{name} missing from the wheel"
 
 
