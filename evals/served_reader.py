@@ -57,7 +57,9 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def llama_cpp_server(model_file: Path, threads: int = 1, timeout_s: float = 120) -> Iterator[str]:
+def llama_cpp_server(
+    model_file: Path, threads: int = 1, timeout_s: float = 120, alias: str | None = None
+) -> Iterator[str]:
     """llama-cpp-python's OpenAI-compatible server on a free loopback port; yields its /v1 URL."""
     port = free_port()
     proc = subprocess.Popen(
@@ -76,7 +78,7 @@ def llama_cpp_server(model_file: Path, threads: int = 1, timeout_s: float = 120)
             "--n_ctx",
             "2048",
             "--model_alias",
-            SERVED_NAME,
+            alias or SERVED_NAME,
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

@@ -8,13 +8,8 @@ from __future__ import annotations
 import http.server
 import json
 import logging
-import os
 import socket
-import subprocess
-import sys
 import threading
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
@@ -23,7 +18,7 @@ import numpy as np
 import pytest
 
 from evals.dataset import SEED_DATASET, load_dataset
-from evals.served_reader import compare, pick
+from evals.served_reader import compare, llama_cpp_server, pick
 from rag import GeneratorError, Pipeline, Settings
 from rag.answerers import build_messages
 from rag.errors import GeneratorUnavailableError
@@ -46,43 +41,8 @@ def free_port() -> int:
 
 @pytest.fixture(scope="module")
 def openai_server() -> Iterator[str]:
-    port = free_port()
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "llama_cpp.server",
-            "--model",
-            str(packaged_model_path()),
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--n_threads",
-            "1",
-            "--n_ctx",
-            "2048",
-            "--model_alias",
-            "smollm2",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        env={**os.environ},
-    )
-    url = f"http://127.0.0.1:{port}/v1"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            urllib.request.urlopen(f"{url}/models", timeout=1).read()
-            break
-        except OSError:
-            time.sleep(0.3)
-    else:
-        proc.kill()
-        pytest.fail("llama.cpp server did not start")
-    yield url
-    proc.terminate()
-    proc.wait(timeout=10)
+    with llama_cpp_server(packaged_model_path(), timeout_s=60, alias="smollm2") as url:
+        yield url
 
 
 def test_openai_compatible_server_answers_with_citations(
