@@ -85,7 +85,9 @@ def bench_parts(pipeline: Pipeline, embedder: Embedder) -> dict[str, float]:
     gen = pipeline.generator
     if isinstance(gen, LlamaCppGenerator):
         focus = pipeline.focus(SEED_QUESTIONS[0])
-        messages = build_messages(focus.question, focus.context)
+        messages = build_messages(
+            focus.question, focus.context[: pipeline.settings.context_sentences]
+        )
         llm = gen.llm
         tokens = llm.tokenize(
             "\n".join(m["content"] for m in messages).encode(), add_bos=True, special=True
