@@ -11,6 +11,7 @@ import re
 from collections.abc import Iterator, Sequence
 
 from embeddings.chunking import split_sentences
+from embeddings.furniture import clean_spans, furniture_spans
 from embeddings.text import STOPWORDS
 from rag.text import content_terms, numbers, stem, tokens
 from rag.types import Citation
@@ -178,11 +179,13 @@ _PRONOUN_START = re.compile(r"^(He|She|They|It|His|Her|Their|This|These)\b")
 
 
 def previous_sentence(c: Citation) -> str:
-    """The sentence before `c` in its passage, or "" when it opens the passage."""
+    """The sentence before `c` in its passage, news furniture cut out ("DENVER (AP) —"), or
+    "" when it opens the passage."""
     if not c.passage:
         return ""
     offset = c.start - c.passage_start
-    before = [c.passage[s:e] for s, e in split_sentences(c.passage) if e <= offset]
+    spans = clean_spans(split_sentences(c.passage), furniture_spans(c.passage), c.passage)
+    before = [c.passage[s:e] for s, e in spans if e <= offset]
     return before[-1] if before else ""
 
 

@@ -107,3 +107,19 @@ def test_a_three_turn_chat_keeps_its_subject(news: Pipeline) -> None:
     third = news.ask("How long is it?", history=history)
     assert third.question == "How long is the Tidewater bridge?"
     assert "840 metres" in third.text
+
+
+def test_the_sentence_before_a_pronoun_is_quoted_without_its_dateline() -> None:
+    from rag.ground import evidence_text
+    from rag.types import Citation
+
+    passage = (
+        "SALTMARSH (AP) — The Tidewater bridge opened on Saturday. It was designed by the "
+        "engineer Rosalind Achebe."
+    )
+    start = passage.index("It was")
+    cite = Citation(1, "d", "t", None, passage[start:], start, len(passage), 1.0, passage, 0)
+    assert evidence_text([cite]) == (
+        "“The Tidewater bridge opened on Saturday. It was designed by the engineer Rosalind "
+        "Achebe.” [1]"
+    )
