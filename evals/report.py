@@ -157,7 +157,7 @@ def _funnel_table(runs: Sequence[RunResult]) -> str:
     names = {
         "chunks": "in the retrieved chunks",
         "sentences": "in the sentences candidates come from",
-        "candidates": "among the candidates the model scored",
+        "candidates": "among the five best candidates",
         "top3": "in the top 3",
         "top1": "the top candidate",
     }

@@ -203,7 +203,7 @@ def aggregate(results: Sequence[QuestionResult], *, with_exact_fit: bool = False
 
 
 # The stages a gold answer passes on its way to the answer: the k retrieved chunks, the
-# sentences the reader takes candidates from, the candidates the model scored, the top 3, the
+# sentences the reader takes candidates from, its five best candidates, the top 3, the
 # top 1. Each count is of answerable questions whose answer is still there.
 FUNNEL = ("chunks", "sentences", "candidates", "top3", "top1")
 

@@ -216,7 +216,7 @@ class ReaderAnswerer:
             yield refusal()
             return
         best = found[0] if found else None
-        others = tuple(c.text for c in found[:5]) if found else ()
+        others = tuple(c.text for c in found[:5]) if found else ()  # `Answer.candidates`
         if best is None or best.probability < self.ranker.min_confidence:
             draft = quoted(focus, best)
             draft = replace(draft, candidates=others)
