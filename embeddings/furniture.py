@@ -15,8 +15,11 @@ around them, so citations keep exact offsets into the article.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
-__all__ = ["clean_spans", "furniture_spans"]
+from embeddings.chunking import split_sentences
+
+__all__ = ["clean_spans", "furniture_spans", "story_sentences"]
 
 # A capitalised word, as in a place, a person's name or an agency ("St.", "O'Neil", "J."); a
 # period only at its end, so "Tuesday. Matthew Brown/AP" is not one name.
@@ -144,3 +147,10 @@ def clean_spans(
             if any(ch.isalpha() for ch in text[s:e]):
                 out.append((s, e))
     return out
+
+
+@lru_cache(maxsize=1024)
+def story_sentences(text: str) -> tuple[tuple[int, int], ...]:
+    """The sentence spans of `text` with its furniture cut out (cached: a passage is split
+    for the focus and again for each quote that needs the sentence before)."""
+    return tuple(clean_spans(split_sentences(text), furniture_spans(text), text))

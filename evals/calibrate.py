@@ -89,9 +89,9 @@ def score_with_model(cases: list[Case], ranker: Ranker, generator: object) -> No
     """The model's log-probabilities for the candidates `ranker.prerank` would send it, as
     `ReaderAnswerer.candidates` asks for them (cached per case and candidate set)."""
     for case in cases:
-        top = tuple(c.text for c in rank_candidates(case.candidates, ranker.prerank)[:SCORED])
+        chosen = rank_candidates(case.candidates, ranker.prerank)[:SCORED]
+        top = tuple(c.text for c in chosen)
         if top and top not in case.logp:
-            chosen = [c for c in rank_candidates(case.candidates, ranker.prerank)[:SCORED]]
             messages = scoring_messages(case.question, case.context, chosen)
             case.logp[top] = generator.score(messages, list(top))  # type: ignore[attr-defined]
 
@@ -224,11 +224,11 @@ def fit_weights(rows: list[Candidate], labels: list[bool], features: tuple[str, 
 # even halves' unanswerable questions 127 are SQuAD's and one is the seed's, so re-fitting it
 # here fits Wikipedia's sentence similarities (it chose 0.50, which refuses news questions
 # whose sentences are phrased unlike the question).
-RELEVANCE_LEVELS = (0.40,)
+MIN_RELEVANCE = 0.40
 
 
 def fit(cases: list[Case], generator: object, features: tuple[str, ...]) -> Ranker:
-    """Both regressions, the thresholds and the relevance gate, on the even cases only."""
+    """Both regressions and the thresholds, on the even cases only."""
     train = [c for c in cases if c.calibrate and c.gold]
     plain = tuple(f for f in features if f != "model")
     rows = [cand for c in train for cand in c.candidates]
@@ -247,13 +247,12 @@ def fit(cases: list[Case], generator: object, features: tuple[str, ...]) -> Rank
     per_set = [[r for r in even if r.case.dataset == n] for n in names]
     best, best_value = draft, -1e9
     levels = [round(x, 2) for x in np.arange(0.0, 0.95, 0.05)]
-    for relevance in RELEVANCE_LEVELS:
-        for conf in levels:
-            for floor in (x for x in levels if x <= conf):
-                ranker = Ranker(prerank, final, conf, floor, relevance)
-                value = objective([score(rows, ranker) for rows in per_set])
-                if value > best_value:
-                    best, best_value = ranker, value
+    for conf in levels:
+        for floor in (x for x in levels if x <= conf):
+            ranker = Ranker(prerank, final, conf, floor, MIN_RELEVANCE)
+            value = objective([score(rows, ranker) for rows in per_set])
+            if value > best_value:
+                best, best_value = ranker, value
     return best
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from functools import lru_cache
 from pathlib import Path
 
@@ -81,10 +81,6 @@ class Candidate:
         return 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, self.score))))
 
 
-FEATURES = (
-    "type_match", "attach", "coverage", "near_head", "entity", "support", "clause",
-    "sentence", "repeat", "rank", "fine", "role", "newest", "lead", "window", "model",
-)  # fmt: skip
 RANKER_FILE = Path(__file__).with_name("ranker.json")
 
 
@@ -114,6 +110,10 @@ class Weights:
 
     def vector(self) -> list[float]:
         return [getattr(self, f) for f in FEATURES]
+
+
+# The features a candidate carries and a regression weighs, in `Weights`' order.
+FEATURES = tuple(f.name for f in fields(Weights) if f.name != "bias")
 
 
 @dataclass(frozen=True)

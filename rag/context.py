@@ -12,9 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from embeddings.chunking import split_sentences
 from embeddings.embedder import Embedder
-from embeddings.furniture import clean_spans, furniture_spans
+from embeddings.furniture import story_sentences
 from rag.answerable import expected_type, has_candidate
 from rag.retrieve import Hit
 from rag.text import INJECTION, content_terms, stem, tokens
@@ -100,8 +99,7 @@ def candidate_sentences(hits: list[Hit]) -> list[tuple[Hit, str, int, int]]:
     out = []
     for hit in hits:
         chunk = hit.chunk
-        spans = split_sentences(chunk.text)
-        for s, e in clean_spans(spans, furniture_spans(chunk.text), chunk.text):
+        for s, e in story_sentences(chunk.text):
             start, end = chunk.start + s, chunk.start + e
             text = chunk.text[s:e]
             key = (chunk.doc_id, start)

@@ -10,8 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Sequence
 
-from embeddings.chunking import split_sentences
-from embeddings.furniture import clean_spans, furniture_spans
+from embeddings.furniture import story_sentences
 from embeddings.text import STOPWORDS
 from rag.text import content_terms, numbers, stem, tokens
 from rag.types import Citation
@@ -184,8 +183,7 @@ def previous_sentence(c: Citation) -> str:
     if not c.passage:
         return ""
     offset = c.start - c.passage_start
-    spans = clean_spans(split_sentences(c.passage), furniture_spans(c.passage), c.passage)
-    before = [c.passage[s:e] for s, e in spans if e <= offset]
+    before = [c.passage[s:e] for s, e in story_sentences(c.passage) if e <= offset]
     return before[-1] if before else ""
 
 
