@@ -1,4 +1,4 @@
-"""`rag` command line: ingest, ask, chat, list, delete, stats, eval, ui, serve.
+"""`rag` command line: ingest, watch, ask, chat, list, delete, stats, eval, ui, serve.
 
 Every error a user can cause ends as one line on stderr and a non-zero exit code.
 """
@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rag.cli_options import option_parents, version
+from rag.cli_options import option_parents, version, watch_options
 from rag.errors import RagError
 
 if TYPE_CHECKING:
@@ -88,6 +88,44 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     print(report.summary())
     loaded = report.added or report.updated or report.unchanged
     return 1 if report.skipped and not loaded else 0
+
+
+def cmd_watch(args: argparse.Namespace) -> int:
+    """Rounds over feeds and folders; the first Ctrl-C finishes the current article and
+    stops (nothing half-written), a second one quits at once."""
+    import signal
+
+    from embeddings.embedder import Embedder
+    from embeddings.index import Index
+    from embeddings.sources import FetchOptions, Watcher, parse_every, parse_sources
+    from rag.pipeline import Settings
+
+    sources = parse_sources(args.sources)  # checked before any model loads
+    every = parse_every(args.every)
+    fetch = FetchOptions(
+        timeout_s=args.timeout, host_delay_s=args.delay, max_bytes=int(args.max_page_mb * 1e6)
+    )
+    embedder = Embedder(Settings.from_env().embedder_path)
+    watcher = Watcher(Index(_index_dir(args), embedder), sources, fetch=fetch)
+
+    def first_interrupt(signum: int, frame: object) -> None:
+        print("stopping after the current article (Ctrl-C again to quit now)", file=sys.stderr)
+        watcher.stop.set()
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    signal.signal(signal.SIGINT, first_interrupt)
+    logging.getLogger("embeddings").setLevel(logging.ERROR)  # failures are in the lines below
+    any_ok = False
+    try:
+        for report in watcher.rounds(every, once=args.once):
+            stamp = dt.datetime.now().strftime("%H:%M:%S")
+            for s in report.sources:
+                print(f"[{stamp}] {s.line()}", file=sys.stdout if s.ok else sys.stderr)
+            sys.stdout.flush()
+            any_ok = any_ok or not report.all_failed
+    finally:
+        watcher.close()
+    return 0 if any_ok else 1
 
 
 def _date(value: str | None, flag: str) -> str | None:
@@ -251,6 +289,10 @@ def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
     )
     p.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
     p.set_defaults(func=cmd_ingest)
+
+    p = sub.add_parser("watch", parents=[index], help="follow folders and RSS/Atom feeds")
+    watch_options(p)
+    p.set_defaults(func=cmd_watch)
 
     p = sub.add_parser(
         "ask", parents=[index, model, search], help="answer a question with citations"

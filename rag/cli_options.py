@@ -66,3 +66,35 @@ def option_parents() -> Parents:
         "model's own checked words; extractive: always quote; generative: unchecked",
     )
     return index, model, search
+
+
+def watch_options(p: argparse.ArgumentParser) -> None:
+    """`rag watch`'s sources and politeness."""
+    p.add_argument(
+        "sources",
+        nargs="+",
+        metavar="SOURCE",
+        help="a folder (new and changed files are ingested, deleted ones removed) or an "
+        "RSS/Atom feed URL (each entry's page is fetched and indexed)",
+    )
+    p.add_argument(
+        "--every", default="10m", metavar="DURATION", help="time between rounds (default 10m)"
+    )
+    p.add_argument("--once", action="store_true", help="one round, then exit (for cron)")
+    p.add_argument(
+        "--delay",
+        type=float,
+        default=1.0,
+        metavar="SECONDS",
+        help="pause between two requests to the same host (default 1)",
+    )
+    p.add_argument(
+        "--timeout", type=float, default=20.0, metavar="SECONDS", help="per request (default 20)"
+    )
+    p.add_argument(
+        "--max-page-mb",
+        type=float,
+        default=5.0,
+        metavar="MB",
+        help="pages larger than this are reported and not read (default 5)",
+    )

@@ -6,10 +6,17 @@ import argparse
 import contextlib
 import os
 import sys
+import threading
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING
 
 from rag.errors import RagError
 from rag.serve.config import ServeConfig
 from rag.ui.server import port_free
+
+if TYPE_CHECKING:
+    from embeddings.index import Index
+    from embeddings.sources import Source
 
 
 def configure_parser(p: argparse.ArgumentParser) -> None:
@@ -27,6 +34,16 @@ def configure_parser(p: argparse.ArgumentParser) -> None:
         "--timeout", type=float, default=None, dest="timeout_s", help="seconds per question (60)"
     )
     p.add_argument("--no-ui", action="store_true", help="do not mount the web UI at /ui")
+    p.add_argument(
+        "--watch",
+        nargs="+",
+        default=None,
+        metavar="SOURCE",
+        help="follow these folders and RSS/Atom feed URLs into the index, as `rag watch` does",
+    )
+    p.add_argument(
+        "--watch-every", default="10m", metavar="DURATION", help="time between rounds (10m)"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -43,6 +60,11 @@ def run(args: argparse.Namespace) -> int:
             ui=False if args.no_ui else None,
         )
     except ValueError as exc:
+        print(f"rag serve: {exc}", file=sys.stderr)
+        return 2
+    try:  # checked before anything loads or listens
+        watch = _watch_sources(args)
+    except RagError as exc:
         print(f"rag serve: {exc}", file=sys.stderr)
         return 2
     if not port_free(config.host, config.port):
@@ -75,8 +97,53 @@ def run(args: argparse.Namespace) -> int:
             print(f"rag serve: {exc}", file=sys.stderr)
             return 1
         print(f"rag serve: {url} (API docs {url}/docs, UI {url}/ui)", flush=True)
-        uvicorn.run(app, **kwargs)  # type: ignore[arg-type]
+        with _watching(watch, lambda: app.state.rag.pipeline.index, app.state.rag.ingest_lock):
+            uvicorn.run(app, **kwargs)  # type: ignore[arg-type]
         return 0
     print(f"rag serve: {url} with {config.workers} workers", flush=True)
-    uvicorn.run("rag.serve.app:create_app_from_env", factory=True, workers=config.workers, **kwargs)  # type: ignore[arg-type]
+    # Workers are separate processes: the one watcher runs here, in the parent, and they
+    # see its writes as they see any other writer's (each question refreshes the index).
+    with _watching(watch, _own_index, None):
+        factory = "rag.serve.app:create_app_from_env"
+        uvicorn.run(factory, factory=True, workers=config.workers, **kwargs)  # type: ignore[arg-type]
     return 0
+
+
+def _watch_sources(args: argparse.Namespace) -> tuple[list[Source], float] | None:
+    from embeddings.sources import parse_every, parse_sources
+
+    if not getattr(args, "watch", None):
+        return None
+    return parse_sources(args.watch), parse_every(args.watch_every)
+
+
+def _own_index() -> Index:
+    """An index of the parent's own for the watcher (the workers hold theirs)."""
+    from embeddings.embedder import Embedder
+    from embeddings.index import Index
+    from rag.pipeline import Settings, default_index_dir
+
+    settings = Settings.from_env()
+    return Index(settings.index_dir or default_index_dir(), Embedder(settings.embedder_path))
+
+
+@contextlib.contextmanager
+def _watching(
+    watch: tuple[list[Source], float] | None,
+    make_index: Callable[[], Index],
+    lock: threading.Lock | None,
+) -> Iterator[None]:
+    """The watcher thread for as long as the server runs (one per server, whatever
+    --workers is); stopped when uvicorn returns."""
+    if watch is None:
+        yield
+        return
+    from embeddings.sources.watcher import start_background
+
+    sources, every = watch
+    thread, stop = start_background(make_index, sources, every, lock=lock)
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(timeout=5)

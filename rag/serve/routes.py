@@ -1,4 +1,5 @@
-"""REST routes: /v1/ask, /v1/documents, /v1/stats, and the probes /healthz, /readyz, /metrics."""
+"""REST routes: /v1/ask, /v1/documents, /v1/stats, /v1/sources, and the probes /healthz,
+/readyz, /metrics."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from rag.errors import IngestError
 from rag.pipeline import check_history, check_question, to_filters
 from rag.serve.auth import require_key
 from rag.serve.errors import ApiError, as_api_error, error_body
-from rag.serve.schemas import AskRequest, DocumentsIn
+from rag.serve.schemas import AskRequest, DocumentsIn, SourcesOut
 from rag.serve.state import ServeState
 from rag.serve.uploads import to_document
 from rag.types import Answer
@@ -210,6 +211,26 @@ def build_router(state: ServeState) -> APIRouter:
             "updated_at": s.updated_at,
             "queue": {"running": state.queue.running, "waiting": state.queue.waiting},
         }
+
+    @router.get(
+        "/v1/sources",
+        dependencies=keyed,
+        response_model=SourcesOut,
+        summary="Followed feeds and folders",
+    )
+    async def sources() -> Any:
+        """Each source `rag watch` or `rag serve --watch` follows into this index, with its
+        last round; read from the watcher's state file, so every worker answers the same."""
+        from embeddings.sources import newest_articles, read_sources
+
+        def read() -> dict[str, Any]:
+            index_dir = pipeline.index.path
+            return {
+                "sources": [v.to_dict() for v in read_sources(index_dir)],
+                "newest": newest_articles(index_dir),
+            }
+
+        return await run_in_threadpool(read)
 
     @router.get("/healthz", summary="The process is alive")
     async def healthz() -> Any:

@@ -68,3 +68,35 @@ class ChatRequest(BaseModel):
     k: StrictInt = 5
     as_of: str | None = None
     filters: dict[str, Any] | None = None
+
+
+class RoundOut(BaseModel):
+    finished_at: str = Field(description="when the source's last round ended (ISO, UTC)")
+    new: int
+    updated: int
+    unchanged: int
+    removed: int
+    failed: int = Field(description="entries or files not indexed this round (see problems)")
+    error: str | None = Field(description="why the whole source failed, if it did")
+    problems: list[str] = Field(description="one line per entry or file that failed")
+
+
+class SourceOut(BaseModel):
+    source: str = Field(description="the feed URL or folder as given to --watch / rag watch")
+    kind: Literal["feed", "folder"]
+    name: str = Field(description="the feed's title (else its host), or the folder")
+    articles: int = Field(description="entries or files remembered for this source")
+    last_round: RoundOut | None
+
+
+class ArticleOut(BaseModel):
+    title: str | None
+    source: str | None
+    date: str | None
+    url: str | None
+    seen_at: str | None = Field(description="when the watcher first indexed it (ISO, UTC)")
+
+
+class SourcesOut(BaseModel):
+    sources: list[SourceOut]
+    newest: list[ArticleOut] = Field(description="the articles indexed most recently")

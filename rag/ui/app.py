@@ -183,6 +183,12 @@ class Handlers:
         except RagError:
             return []
 
+    def followed(self) -> str:
+        """The watched sources and their newest articles (`rag watch`, `serve --watch`)."""
+        from rag.ui.sources import sources_html
+
+        return sources_html(self.pipeline.index.path)
+
     def status(self) -> tuple[str, Any]:
         """Model readiness for the page, and whether to keep polling."""
         import gradio as gr
@@ -397,6 +403,9 @@ def build_app(
                     picked = gr.Textbox("", visible=False, elem_id="rag-picked")
                     add = gr.Button("Add to index", elem_id="rag-add")
                     summary = gr.HTML("", elem_id="rag-summary")
+                with gr.Accordion("Followed sources", open=False):
+                    followed = gr.HTML("", elem_id="rag-followed")
+                    refresh_followed = gr.Button("Refresh", size="sm", elem_id="rag-followed-go")
                 with gr.Accordion("Delete an article", open=False, visible=access.changes):
                     docs = gr.Dropdown(
                         choices=[], label="Article", elem_id="rag-docs", interactive=True
@@ -450,6 +459,8 @@ def build_app(
         )
         timer.tick(h.status, None, [status, timer], **private)
         demo.load(h.refresh, None, [stats, docs, sources], **private)
+        for event in (demo.load, refresh_followed.click):
+            event(h.followed, None, followed, **private)
         gr.api(h.ask_api, api_name="ask")
     demo.queue(default_concurrency_limit=4, max_size=64)
     return demo
