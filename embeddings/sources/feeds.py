@@ -16,6 +16,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
+from xml.sax import SAXParseException
 
 import feedparser
 from feedparser.exceptions import ThingsNobodyCaresAboutButMe
@@ -258,6 +259,9 @@ def _bozo(parsed: Any) -> str:
     exc = parsed.get("bozo_exception")
     if not exc or isinstance(exc, ThingsNobodyCaresAboutButMe):
         return ""
+    if isinstance(exc, SAXParseException):
+        # Its str() starts "<unknown>:2:0:", a line number into feedparser's rewritten text
+        return str(exc.getMessage())
     return " ".join(str(exc).split())[:160]
 
 
