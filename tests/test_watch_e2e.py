@@ -181,3 +181,19 @@ def test_a_watcher_killed_mid_round_loses_nothing(
     assert "Harbor Gazette: 0 new, 0 updated, 40 unchanged" in again.stdout
     assert len(Index(index, embedder).documents()) == stories + 1
     assert sys.platform != "win32"
+
+
+def test_ctrl_c_ends_the_loop_cleanly(site: Site, tmp_path: Path) -> None:
+    feed, index = news_site(site), tmp_path / "index"
+    cmd = [*RAG, "watch", feed, "--index", str(index), "--every", "1h", *FAST_FLAGS]
+    proc = subprocess.Popen(
+        cmd, env=env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    assert proc.stdout is not None
+    first = proc.stdout.readline()  # the round's line: the watcher now waits for the next
+    assert "Harbor Gazette: 1 new" in first
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0
+    assert err.strip() == "stopping after the current article (Ctrl-C again to quit now)"
+    assert "Traceback" not in err
