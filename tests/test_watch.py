@@ -196,3 +196,20 @@ def test_two_watchers_on_one_index_are_refused(index: Index, tmp_path: Path) -> 
     with pytest.raises(IngestError, match="another watcher is already following sources"):
         next(w2.rounds(60, once=True))
     rounds.close()
+
+
+def test_the_state_forgets_the_oldest_entries_no_longer_listed(
+    site: Site, index: Index, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from embeddings.sources import feeds
+
+    monkeypatch.setattr(feeds, "MAX_REMEMBERED", 3)
+    for slug in "abcd":
+        site.put(f"/{slug}.html", page(f"Story {slug}", BODY.replace("42", str(ord(slug)))))
+    site.put("/feed.xml", rss([item(site, s, f"Story {s}") for s in "abc"]))
+    watcher(index, site.url("/feed.xml")).run_round()
+    site.put("/feed.xml", rss([item(site, "d", "Story d")]))
+    watcher(index, site.url("/feed.xml")).run_round()
+    entries = json.loads((index.path / STATE_FILE).read_text())["sources"][site.url("/feed.xml")]
+    assert len(entries["entries"]) == 3 and any(k.endswith("id-d") for k in entries["entries"])
+    assert len(index.documents()) == 4  # forgetting is about the state, never the articles

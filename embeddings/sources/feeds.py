@@ -33,6 +33,7 @@ FEED_MAX_BYTES = 10 * 1024 * 1024
 # A summary shorter than about two sentences is a teaser: indexing it would answer nothing
 # and hide that the article itself was never read.
 MIN_FALLBACK_CHARS = 200
+MAX_REMEMBERED = 5000  # entries per feed (about 2 MB of state); the oldest unlisted go first
 BATCH = 16  # entries per index commit: a kill costs at most this many re-fetches
 _BREAKS_RE = re.compile(r"(?i)<\s*(?:br\s*/?|/p|/div|/li|/h[1-6])\s*>")
 
@@ -97,12 +98,24 @@ def poll_feed(url: str, state: dict[str, Any], fetcher: Fetcher, sink: Sink) -> 
             _commit(todo, entries_state, sink, counts)
             todo = []
     _commit(todo, entries_state, sink, counts)
+    _forget_oldest(entries_state, {e.key for e in entries})
     if not stopped and not counts["failed"]:
         # Remembered only when every entry is in: a 304 next round must not hide an entry
         # that failed this round.
         state["etag"], state["last_modified"] = resp.etag, resp.last_modified
         sink.save()
     return SourceReport.counted(url, "feed", name, counts, problems)
+
+
+def _forget_oldest(entries_state: dict[str, Any], current: set[str]) -> None:
+    """Keeps the state file bounded. An entry forgotten here and listed again later is
+    fetched once more and found unchanged in the index: a request, not a duplicate."""
+    gone = [k for k in entries_state if k not in current]
+    extra = len(entries_state) - MAX_REMEMBERED
+    if extra > 0:
+        gone.sort(key=lambda k: str(entries_state[k].get("seen_at") or ""))
+        for key in gone[:extra]:
+            del entries_state[key]
 
 
 def _commit(

@@ -130,7 +130,8 @@ class Fetcher:
                         raise FetchError(f"{exc} (after {tries} tries)") from None
                 finally:
                     self._gate.done(host)
-            self._sleep(self.options.backoff_s * 2**attempt)
+            if self._sleep(self.options.backoff_s * 2**attempt) is True:  # Event.wait: stopped
+                raise FetchError("stopped before the next try")
         raise AssertionError("unreachable")
 
     def _get_once(self, url: str, headers: dict[str, str], cap: int) -> Response:
