@@ -199,7 +199,8 @@ def _print_answer(answer) -> None:  # type: ignore[no-untyped-def]
     if answer.mode == "extracted" and answer.evidence:
         print(f"  {answer.evidence}")
     for c in answer.citations:
-        print(f"  [{c.n}] {c.title} ({c.date or 'undated'}) {c.doc_id}:{c.start}-{c.end}")
+        where = c.url or f"{c.doc_id}:{c.start}-{c.end}"  # a followed feed's link, when known
+        print(f"  [{c.n}] {c.title} ({c.date or 'undated'}) {where}")
 
 
 def cmd_chat(args: argparse.Namespace) -> int:

@@ -69,6 +69,7 @@ def test_watch_once_then_ask_answers_from_the_feed_with_its_link(
     assert "42 million" in answer["text"]
     assert answer["citations"][0]["url"] == site.url("/bridge.html")
     assert answer["citations"][0]["source"] == "Harbor Gazette"
+    assert site.url("/bridge.html") in rag("ask", q, "--index", str(index)).stdout  # the link
     # Every source failing is a failed run for cron.
     bad = rag("watch", site.url("/nothing.xml"), "--index", str(index), "--once", *FAST_FLAGS)
     assert bad.returncode == 1
