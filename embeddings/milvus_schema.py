@@ -28,11 +28,14 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
-from embeddings.errors import IndexUnavailableError
+import numpy as np
+
+from embeddings.errors import IndexUnavailableError, IngestError
 from embeddings.text import content_words
-from embeddings.types import DateSourceFilter
+from embeddings.types import DateSourceFilter, Document, DocumentWrite
 
 MAX_VARCHAR = 65535  # bytes, Milvus's limit for one VARCHAR value
+PART_CHARS = 16000  # 16000 chars of UTF-8 fit in 65535 bytes whatever the script
 MAX_PARTS = 4096  # Milvus's limit for one ARRAY field: articles up to 65 M characters
 SCHEMA_VERSION = "2"  # 2: client-side BM25 (`lex`) and versioned chunks
 
@@ -70,7 +73,7 @@ def filter_expr(flt: DateSourceFilter | None) -> str:
     return " and ".join(clauses)
 
 
-def _and(*clauses: str) -> str:
+def and_(*clauses: str) -> str:
     return " and ".join(f"({c})" for c in clauses if c)
 
 
@@ -114,7 +117,63 @@ def query_terms(query: str) -> list[int]:
 
 def idf(n_chunks: int, df: int) -> float:
     """FTS5's IDF, floored as FTS5 floors it, so a stem in most chunks still counts a little."""
+    df = min(df, n_chunks)  # the two are counted a moment apart, around a concurrent write
     return max(math.log((n_chunks - df + 0.5) / (df + 0.5)), 1e-6)
+
+
+def chunk_rows(put: DocumentWrite, version: int) -> list[dict[str, Any]]:
+    d = put.document
+    weights = chunk_weights([c.text for c in put.chunks])
+    return [
+        {
+            "doc_id": d.doc_id,
+            "version": version,
+            "ordinal": chunk.ordinal,
+            "start_char": chunk.start,
+            "end_char": chunk.end,
+            "text": chunk.text,
+            "title": d.title[:PART_CHARS],
+            "date": d.date,
+            "source": d.source,
+            "url": d.url,
+            "lex": lex or {0: 1e-9},  # Milvus refuses an empty sparse vector
+            "dense": np.asarray(vector, dtype=np.float32).tolist(),
+        }
+        for chunk, vector, lex in zip(put.chunks, put.vectors, weights, strict=True)
+    ]
+
+
+def document_row(put: DocumentWrite, version: int, now: str) -> dict[str, Any]:
+    d = put.document
+    parts = [d.text[i : i + PART_CHARS] for i in range(0, len(d.text), PART_CHARS)]
+    if len(parts) > MAX_PARTS:
+        raise IngestError(f"article {d.doc_id} is too long for Milvus ({len(d.text)} chars)")
+    return {
+        "key": doc_key(d.doc_id),
+        "doc_id": d.doc_id,
+        "version": version,
+        "title": d.title[:PART_CHARS],
+        "text_parts": parts,
+        "date": d.date,
+        "source": d.source,
+        "url": d.url,
+        "path": d.path,
+        "content_hash": put.content_hash,
+        "updated_at": now,
+        "unused": [0.0, 0.0],
+    }
+
+
+def to_document(row: dict[str, Any]) -> Document:
+    return Document(
+        row["doc_id"],
+        row["title"],
+        "".join(row["text_parts"]),
+        row.get("date"),
+        row.get("source"),
+        row.get("url"),
+        row.get("path"),
+    )
 
 
 def create_chunks(client: Any, name: str, dim: int) -> None:

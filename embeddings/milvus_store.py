@@ -36,12 +36,11 @@ from typing import Any, TypeVar
 import numpy as np
 
 from embeddings import milvus_schema as schema
-from embeddings.errors import IndexUnavailableError, IngestError
-from embeddings.milvus_schema import _and, doc_key, filter_expr, literal
+from embeddings.errors import IndexUnavailableError
+from embeddings.milvus_schema import and_, doc_key, filter_expr, literal
 from embeddings.store import Store, StoreConfig
 from embeddings.types import ChunkRecord, DateSourceFilter, Document, DocumentWrite
 
-_PART_CHARS = 16000  # 16000 chars of UTF-8 fit in 65535 bytes whatever the script
 _BATCH = 512  # rows per insert: well under the 64 MB gRPC message limit at 384 dims
 _PAGE = 4096  # rows per page when reading everything (query's own cap is 16384)
 _TRIES = 3  # searches per question while writers keep superseding what it found
@@ -196,46 +195,8 @@ class MilvusStore(Store):
     def _put(self, puts: Sequence[DocumentWrite]) -> None:
         version = time.time_ns()
         now = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
-        rows: list[dict[str, Any]] = []
-        docs: list[dict[str, Any]] = []
-        for put in puts:
-            d = put.document
-            parts = [d.text[i : i + _PART_CHARS] for i in range(0, len(d.text), _PART_CHARS)]
-            if len(parts) > schema.MAX_PARTS:
-                raise IngestError(
-                    f"article {d.doc_id} is too long for Milvus ({len(d.text)} chars)"
-                )
-            meta = {"date": d.date, "source": d.source, "url": d.url}
-            weights = schema.chunk_weights([c.text for c in put.chunks])
-            for chunk, vector, lex in zip(put.chunks, put.vectors, weights, strict=True):
-                rows.append(
-                    {
-                        "doc_id": d.doc_id,
-                        "version": version,
-                        "ordinal": chunk.ordinal,
-                        "start_char": chunk.start,
-                        "end_char": chunk.end,
-                        "text": chunk.text,
-                        "title": d.title[:_PART_CHARS],
-                        "lex": lex or {0: 1e-9},  # Milvus refuses an empty sparse vector
-                        "dense": np.asarray(vector, dtype=np.float32).tolist(),
-                        **meta,
-                    }
-                )
-            docs.append(
-                {
-                    "key": doc_key(d.doc_id),
-                    "doc_id": d.doc_id,
-                    "version": version,
-                    "title": d.title[:_PART_CHARS],
-                    "text_parts": parts,
-                    "path": d.path,
-                    "content_hash": put.content_hash,
-                    "updated_at": now,
-                    "unused": [0.0, 0.0],
-                    **meta,
-                }
-            )
+        docs = [schema.document_row(put, version, now) for put in puts]  # checks lengths first
+        rows = [row for put in puts for row in schema.chunk_rows(put, version)]
         replaced = [p.document.doc_id for p in puts]
         had_old = bool(self._versions(replaced))
         for i in range(0, len(rows), _BATCH):
@@ -285,18 +246,6 @@ class MilvusStore(Store):
         rows = self._all(self.docs_name, "", ["doc_id", "content_hash"])
         return {r["doc_id"]: r["content_hash"] for r in rows}
 
-    @staticmethod
-    def _document(row: dict[str, Any]) -> Document:
-        return Document(
-            row["doc_id"],
-            row["title"],
-            "".join(row["text_parts"]),
-            row.get("date"),
-            row.get("source"),
-            row.get("url"),
-            row.get("path"),
-        )
-
     @_milvus_errors
     def document(self, doc_id: str) -> Document | None:
         if not self._exists():
@@ -304,13 +253,13 @@ class MilvusStore(Store):
         rows = self.client.query(
             self.docs_name, filter=f"key == {literal(doc_key(doc_id))}", output_fields=_DOC_FIELDS
         )
-        return self._document(rows[0]) if rows else None
+        return schema.to_document(rows[0]) if rows else None
 
     @_milvus_errors
     def documents(self) -> list[Document]:
         if not self._exists():
             return []
-        docs = [self._document(r) for r in self._all(self.docs_name, "", _DOC_FIELDS)]
+        docs = [schema.to_document(r) for r in self._all(self.docs_name, "", _DOC_FIELDS)]
         docs.sort(key=lambda d: d.title)  # then newest first, undated last (SQLite's order)
         docs.sort(key=lambda d: d.date or "", reverse=True)
         return docs
@@ -376,7 +325,7 @@ class MilvusStore(Store):
             hits, exclude = self._live(rows)
             if not exclude:
                 break
-            expr = _and(expr, exclude)
+            expr = and_(expr, exclude)
         return hits
 
     @_milvus_errors
@@ -391,7 +340,7 @@ class MilvusStore(Store):
             return []
         ids = "" if allowed is None else f"id in {literal([int(i) for i in allowed])}"
         data = np.asarray(vector, dtype=np.float32).ravel().tolist()
-        hits = self._search(data, "dense", "IP", k, _and(filter_expr(flt), ids))
+        hits = self._search(data, "dense", "IP", k, and_(filter_expr(flt), ids))
         return [(int(h["id"]), float(h["distance"])) for h in hits]
 
     @_milvus_errors

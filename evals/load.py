@@ -31,6 +31,7 @@ import httpx
 from evals.dataset import load_dataset
 from evals.metrics import percentile
 from evals.runner import cached_index
+from evals.store_bench import copy_index
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATASET = ROOT.parent / "shared" / "data" / "realtimeqa_dev"
@@ -266,6 +267,9 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     levels = [int(x) for x in args.levels.split(",")]
 
+    from embeddings.embedder import Embedder
+    from embeddings.index import Index
+    from embeddings.store import StoreConfig
     from rag.pipeline import Pipeline, Settings
     from rag.serve.chat import content
 
@@ -280,6 +284,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         index = work / "index"
         if args.store == "milvus":
+            faiss_dir = cached_index(dataset)  # before RAG_STORE=milvus: it opens FAISS
             uri = args.milvus_uri
             if not uri:  # milvus-lite's own gRPC server: one store every replica shares
                 port = free_port()
@@ -303,10 +308,14 @@ def main(argv: list[str] | None = None) -> int:
                 _wait_for_port(port)
             env.update({"RAG_STORE": "milvus", "RAG_MILVUS_URI": uri})
             os.environ.update({"RAG_STORE": "milvus", "RAG_MILVUS_URI": uri})
-            print(f"indexing {dataset.name} into Milvus at {uri}", file=sys.stderr)
+            embedder = Embedder(Settings.from_env().embedder_path)
+            print(f"copying {dataset.name}'s index into Milvus at {uri}", file=sys.stderr)
             t = time.perf_counter()
-            Pipeline(index, settings=Settings.from_env()).ingest(documents=dataset.load_documents())
-            results["milvus_ingest_s"] = _round(time.perf_counter() - t)
+            # The cached FAISS index's chunks and vectors, not a fresh embedding: the same
+            # articles, chunked alike, in a fraction of the time.
+            source = Index(faiss_dir, embedder, StoreConfig(kind="faiss"))
+            copy_index(source, Index(index, embedder, StoreConfig.from_env()))
+            results["milvus_copy_s"] = _round(time.perf_counter() - t)
         else:
             shutil.copytree(cached_index(dataset), index)
         print(f"reference: {len(questions)} questions in process", file=sys.stderr)
