@@ -29,6 +29,7 @@ import functools
 import logging
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
@@ -85,6 +86,7 @@ class MilvusStore(Store):
         self.location = uri
         self.chunks_name = f"{config.milvus_collection}_chunks"
         self.docs_name = f"{config.milvus_collection}_documents"
+        self.terms_name = f"{config.milvus_collection}_terms"
         self._write_lock = threading.Lock()
         self._ready = False
         try:
@@ -98,15 +100,21 @@ class MilvusStore(Store):
     # ---- collections ---------------------------------------------------------------------
 
     def _exists(self) -> bool:
-        names = (self.chunks_name, self.docs_name)
-        if not self._ready and all(self.client.has_collection(n) for n in names):
-            schema.check_schema(self.client, *names, self.location)
-            for name in names:
+        if self._ready:
+            return True
+        if not all(self.client.has_collection(n) for n in (self.chunks_name, self.docs_name)):
+            return False
+        schema.check_schema(self.client, self.chunks_name, self.docs_name, self.location)
+        # `_create` makes the terms collection first, so it exists once the other two do.
+        if self.client.has_collection(self.terms_name):
+            for name in (self.terms_name, self.chunks_name, self.docs_name):
                 self.client.load_collection(name)
             self._ready = True
         return self._ready
 
     def _create(self, dim: int) -> None:
+        if not self.client.has_collection(self.terms_name):
+            schema.create_terms(self.client, self.terms_name)
         if not self.client.has_collection(self.chunks_name):
             schema.create_chunks(self.client, self.chunks_name, dim)
         if not self.client.has_collection(self.docs_name):
@@ -182,7 +190,7 @@ class MilvusStore(Store):
             self._create(int(puts[0].vectors.shape[1]))
             self._put(puts)
         if deletes and self._exists():
-            self.client.delete(self.chunks_name, filter=f"doc_id in {literal(list(deletes))}")
+            self._delete_chunks(f"doc_id in {literal(list(deletes))}")
             keys = literal([doc_key(d) for d in deletes])
             self.client.delete(self.docs_name, filter=f"key in {keys}")
         if self._exists():
@@ -191,6 +199,7 @@ class MilvusStore(Store):
             # flush 42 ms and 26 ms (evals/store_bench.py's data, a shared busy machine).
             self.client.flush(self.chunks_name)
             self.client.flush(self.docs_name)
+            self.client.flush(self.terms_name)
 
     def _put(self, puts: Sequence[DocumentWrite]) -> None:
         version = time.time_ns()
@@ -203,11 +212,40 @@ class MilvusStore(Store):
             self.client.insert(self.chunks_name, rows[i : i + _BATCH])
         for i in range(0, len(docs), _BATCH // 8):
             self.client.upsert(self.docs_name, docs[i : i + _BATCH // 8])
+        self._count_terms(Counter(t for row in rows for t in schema.presence(row["lex"])))
         if had_old:
             time.sleep(GRACE_S)
-        self.client.delete(
-            self.chunks_name, filter=f"doc_id in {literal(replaced)} and version < {version}"
+        self._delete_chunks(f"doc_id in {literal(replaced)} and version < {version}")
+
+    def _delete_chunks(self, expr: str) -> None:
+        gone = Counter(
+            t for r in self._all(self.chunks_name, expr, ["lex"]) for t in schema.presence(r["lex"])
         )
+        self.client.delete(self.chunks_name, filter=expr)
+        self._count_terms(gone, -1)
+
+    def _count_terms(self, counts: Counter[int], sign: int = 1) -> None:
+        """Adds `counts` to the stems' document frequencies. Read-modify-write under this
+        process's writer lock: two replicas writing at one moment can lose one's counts for
+        the stems both touched, which nudges those stems' IDF and nothing else."""
+        terms = sorted(counts)
+        for i in range(0, len(terms), schema.PAGE):
+            page = terms[i : i + schema.PAGE]
+            df = self._df(page)
+            rows = [
+                {"term": t, "df": max(df.get(t, 0) + sign * counts[t], 0), "unused": [0.0, 0.0]}
+                for t in page
+            ]
+            self.client.upsert(self.terms_name, rows)
+
+    def _df(self, terms: Sequence[int]) -> dict[int, int]:
+        rows = self.client.query(
+            self.terms_name,
+            filter=f"term in {literal(list(terms))}",
+            output_fields=["term", "df"],
+            limit=len(terms),
+        )
+        return {int(r["term"]): int(r["df"]) for r in rows}
 
     def close(self) -> None:
         self.client.close()
@@ -350,18 +388,9 @@ class MilvusStore(Store):
         terms = schema.query_terms(query)
         if k <= 0 or not terms or not self._exists():
             return []
-        # Document frequencies over the whole collection, as FTS5's bm25() takes them: one
-        # search per stem, each hit a chunk holding it (capped at DF_CAP).
-        found = self.client.search(
-            self.chunks_name,
-            data=[{t: 1.0} for t in terms],
-            anns_field="lex",
-            limit=schema.DF_CAP,
-            output_fields=[],
-            search_params={"metric_type": "IP"},
-        )
-        n = self._count(self.chunks_name)
-        weights = {t: schema.idf(n, len(h)) for t, h in zip(terms, found, strict=True) if h}
+        # Document frequencies over the whole collection, as FTS5's bm25() takes them.
+        n, df = self._count(self.chunks_name), self._df(terms)
+        weights = {t: schema.idf(n, df[t]) for t in terms if df.get(t)}
         if not weights:
             return []
         hits = self._search(weights, "lex", "IP", k, filter_expr(flt))

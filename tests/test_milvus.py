@@ -215,7 +215,8 @@ def test_collections_from_before_stemmed_bm25_are_refused_with_the_fix(
     from pymilvus import DataType, MilvusClient
 
     client = MilvusClient(milvus_uri)
-    for name in (f"{shared.milvus_collection}_chunks", f"{shared.milvus_collection}_documents"):
+    for part in ("chunks", "documents"):
+        name = f"{shared.milvus_collection}_{part}"
         s = client.create_schema(auto_id=False)
         s.add_field("doc_id", DataType.VARCHAR, max_length=64, is_primary=True)
         s.add_field("dense", DataType.FLOAT_VECTOR, dim=2)
