@@ -1,12 +1,14 @@
 """Load test of `rag serve`: `python -m evals.load [--replicas 2] [--levels 1,4,16]`.
 
-Builds (or reuses) the dataset's index, copies it aside, answers every question once in this
-process (the reference answers and in-process `ask()` latency), starts N `rag serve` replicas
-(one worker each) on the one copy, then drives 1, 4, 16 concurrent round-robin clients for
-a fixed time through /v1/ask and /v1/chat/completions. Reports latency percentiles,
-throughput, errors, 429s, answers that differ from the single-process answer, and replica
-RSS before/after; then ingests and deletes an article through one replica while another
-answers, and checks the other sees each change on its next request. Loopback only.
+Builds (or reuses) the dataset's index, copies it aside (with `--store milvus`: its chunks and
+vectors into a milvus-lite server this script starts, or `--milvus-uri`), answers every
+question once in this process (the reference answers and in-process `ask()` latency),
+starts N `rag serve` replicas (one worker each) on the one copy, then drives 1, 4, 16
+concurrent round-robin clients for a fixed time through /v1/ask and /v1/chat/completions.
+Reports latency percentiles, throughput, errors, 429s, answers that differ from the
+single-process answer, and replica RSS before/after; then ingests and deletes an article
+through one replica while another answers, and checks the other sees each change on its
+next request. Loopback only.
 """
 
 from __future__ import annotations
