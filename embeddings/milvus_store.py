@@ -1,20 +1,24 @@
 """The shared backend: the whole index in Milvus, so API replicas hold no index state.
 
-Two collections (names from `RAG_MILVUS_COLLECTION`, default prefix `rag`):
+Two collections (names from `RAG_MILVUS_COLLECTION`, default prefix `rag`; schema and BM25
+in `embeddings.milvus_schema`):
 
-- `<prefix>_chunks`: one row per chunk with its text, doc id, title, date, source, url,
-  offsets, the dense vector (inner product on normalised vectors = cosine) and a sparse
-  vector filled by Milvus's own BM25 function over the text, so dense search, BM25 search,
-  date/source filters and deletes all run inside Milvus.
-- `<prefix>_documents`: one row per article (full text, hash for re-ingest); Milvus wants a
-  vector in every collection, so it carries a 2-d zero vector it never searches.
+- `<prefix>_chunks`: one row per chunk with its text, doc id, the version of the article it
+  belongs to, title, date, source, url, offsets, the dense vector (inner product on
+  normalised vectors = cosine) and a sparse vector of BM25 term weights, so dense search,
+  BM25 search, date/source filters and deletes all run inside Milvus.
+- `<prefix>_documents`: one row per article (full text, hash for re-ingest) naming its live
+  version.
 
-Milvus has no transactions. A write inserts the new chunks first (stamped with the write's
-time), then upserts the article rows, then deletes the article's chunks with an older stamp.
-A crash in between leaves an article with its old and new chunks both searchable until the
-next ingest of it, never with none; concurrent writers of one article end with the newest
-chunks. Deletion removes chunks before the article row, so a crash leaves a listed article
-without chunks, which a repeated delete removes. Readers may see that interval too.
+Milvus has no transactions, so an article is replaced by versions: a write inserts the new
+chunks under a new version, then upserts the article row naming that version (the one
+atomic step: a single row), then deletes the older versions' chunks. Every read keeps only
+chunks of the version the article row names, so a reader sees an article's old chunks or
+its new ones, never both and never neither; a crash before the upsert leaves unlisted new
+chunks that no reader returns and the next write of the article deletes. Deletion removes
+chunks before the article row, so a crash leaves a listed article without chunks, which a
+repeated delete removes. Concurrent writes of one article from two processes end with the
+later upsert's version live; if that is the older version, its chunks may already be gone.
 """
 
 from __future__ import annotations
@@ -22,64 +26,33 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import functools
-import json
 import logging
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
 import numpy as np
 
-from embeddings.errors import IndexUnavailableError, IngestError
+from embeddings import milvus_schema as schema
+from embeddings.errors import IndexUnavailableError
+from embeddings.milvus_schema import and_, doc_key, filter_expr, literal
 from embeddings.store import Store, StoreConfig
-from embeddings.text import content_words
 from embeddings.types import ChunkRecord, DateSourceFilter, Document, DocumentWrite
 
-_MAX_VARCHAR = 65535  # bytes, Milvus's limit for one VARCHAR value
-_PART_CHARS = 16000  # 16000 chars of UTF-8 fit in 65535 bytes whatever the script
-_MAX_PARTS = 4096  # Milvus's limit for one ARRAY field: articles up to 65 M characters
 _BATCH = 512  # rows per insert: well under the 64 MB gRPC message limit at 384 dims
 _PAGE = 4096  # rows per page when reading everything (query's own cap is 16384)
+_TRIES = 3  # searches per question while writers keep superseding what it found
+# Seconds an article's replaced chunks stay fetchable after its row names the new version:
+# a question that searched just before the swap still fetches the texts of its hits.
+GRACE_S = 0.5
 _CHUNK_FIELDS = ["id", "doc_id", "ordinal", "start_char", "end_char", "text", "title", "date"]
 _CHUNK_FIELDS += ["source", "url"]
 _DOC_FIELDS = ["doc_id", "title", "text_parts", "date", "source", "url", "path"]
 
-# BM25 tokenisation meant to match the FAISS backend's FTS5 `porter unicode61`: lower case,
-# English (Snowball) stems; the stop words are dropped from the query by `content_words`.
-# milvus-lite 3.2.2 accepts the stemmer but does not apply it ("bridges" does not find
-# "bridge"; run_analyzer is unimplemented there), so on lite BM25 matches whole words.
-ANALYZER = {
-    "tokenizer": "standard",
-    "filter": ["lowercase", {"type": "stemmer", "language": "english"}],
-}
-
 T = TypeVar("T")
-
-
-def literal(value: Any) -> str:
-    """A Milvus expression literal: JSON's escaping is the grammar's for strings and lists."""
-    return json.dumps(value, ensure_ascii=False)
-
-
-def filter_expr(flt: DateSourceFilter | None) -> str:
-    if not flt:
-        return ""
-    clauses = []
-    if flt.date_from:
-        clauses.append(f"date >= {literal(flt.date_from)}")
-    if flt.date_to:
-        clauses.append(f"date <= {literal(flt.date_to)}")
-    if flt.as_of:
-        clauses.append(f"(date is null or date <= {literal(flt.as_of)})")
-    if flt.sources:
-        clauses.append(f"source in {literal(list(flt.sources))}")
-    return " and ".join(clauses)
-
-
-def _and(*clauses: str) -> str:
-    return " and ".join(f"({c})" for c in clauses if c)
 
 
 def _milvus_errors(method: Callable[..., T]) -> Callable[..., T]:
@@ -113,6 +86,7 @@ class MilvusStore(Store):
         self.location = uri
         self.chunks_name = f"{config.milvus_collection}_chunks"
         self.docs_name = f"{config.milvus_collection}_documents"
+        self.terms_name = f"{config.milvus_collection}_terms"
         self._write_lock = threading.Lock()
         self._ready = False
         try:
@@ -126,74 +100,25 @@ class MilvusStore(Store):
     # ---- collections ---------------------------------------------------------------------
 
     def _exists(self) -> bool:
-        names = (self.chunks_name, self.docs_name)
-        if not self._ready and all(self.client.has_collection(n) for n in names):
-            for name in names:
+        if self._ready:
+            return True
+        if not all(self.client.has_collection(n) for n in (self.chunks_name, self.docs_name)):
+            return False
+        schema.check_schema(self.client, self.chunks_name, self.docs_name, self.location)
+        # `_create` makes the terms collection first, so it exists once the other two do.
+        if self.client.has_collection(self.terms_name):
+            for name in (self.terms_name, self.chunks_name, self.docs_name):
                 self.client.load_collection(name)
             self._ready = True
         return self._ready
 
     def _create(self, dim: int) -> None:
-        from pymilvus import DataType, Function, FunctionType
-
-        client = self.client
-        if not client.has_collection(self.chunks_name):
-            s = client.create_schema(auto_id=True, enable_dynamic_field=False)
-            s.add_field("id", DataType.INT64, is_primary=True)
-            s.add_field("doc_id", DataType.VARCHAR, max_length=_MAX_VARCHAR)
-            for name in ("ordinal", "start_char", "end_char", "stamp"):
-                s.add_field(name, DataType.INT64)
-            s.add_field(
-                "text",
-                DataType.VARCHAR,
-                max_length=_MAX_VARCHAR,
-                enable_analyzer=True,
-                analyzer_params=ANALYZER,
-            )
-            s.add_field("title", DataType.VARCHAR, max_length=_MAX_VARCHAR)
-            for name in ("date", "source", "url"):
-                s.add_field(name, DataType.VARCHAR, max_length=_MAX_VARCHAR, nullable=True)
-            s.add_field("sparse", DataType.SPARSE_FLOAT_VECTOR)
-            s.add_field("dense", DataType.FLOAT_VECTOR, dim=dim)
-            s.add_function(
-                Function(
-                    name="text_bm25",
-                    function_type=FunctionType.BM25,
-                    input_field_names=["text"],
-                    output_field_names=["sparse"],
-                )
-            )
-            ip = client.prepare_index_params()
-            # FLAT: exact, like the FAISS backend's IndexFlatIP (milvus-lite builds only
-            # FLAT); a server holding millions of chunks would take HNSW here.
-            ip.add_index(field_name="dense", index_type="FLAT", metric_type="IP")
-            ip.add_index(
-                field_name="sparse", index_type="SPARSE_INVERTED_INDEX", metric_type="BM25"
-            )
-            client.create_collection(
-                self.chunks_name, schema=s, index_params=ip, consistency_level="Strong"
-            )
-        if not client.has_collection(self.docs_name):
-            s = client.create_schema(auto_id=False, enable_dynamic_field=False)
-            s.add_field("doc_id", DataType.VARCHAR, max_length=_MAX_VARCHAR, is_primary=True)
-            s.add_field("title", DataType.VARCHAR, max_length=_MAX_VARCHAR)
-            s.add_field(
-                "text_parts",
-                DataType.ARRAY,
-                element_type=DataType.VARCHAR,
-                max_capacity=_MAX_PARTS,
-                max_length=_MAX_VARCHAR,
-            )
-            for name in ("date", "source", "url", "path"):
-                s.add_field(name, DataType.VARCHAR, max_length=_MAX_VARCHAR, nullable=True)
-            s.add_field("content_hash", DataType.VARCHAR, max_length=64)
-            s.add_field("updated_at", DataType.VARCHAR, max_length=64)
-            s.add_field("unused", DataType.FLOAT_VECTOR, dim=2)
-            ip = client.prepare_index_params()
-            ip.add_index(field_name="unused", index_type="FLAT", metric_type="L2")
-            client.create_collection(
-                self.docs_name, schema=s, index_params=ip, consistency_level="Strong"
-            )
+        if not self.client.has_collection(self.terms_name):
+            schema.create_terms(self.client, self.terms_name)
+        if not self.client.has_collection(self.chunks_name):
+            schema.create_chunks(self.client, self.chunks_name, dim)
+        if not self.client.has_collection(self.docs_name):
+            schema.create_documents(self.client, self.docs_name)
         if not self._exists():
             raise IndexUnavailableError(f"Milvus at {self.location}: collections did not load")
         if self.dim != dim:
@@ -223,6 +148,30 @@ class MilvusStore(Store):
         rows = self.client.query(name, filter="", output_fields=["count(*)"])
         return int(rows[0]["count(*)"])
 
+    def _versions(self, doc_ids: Sequence[str] | None = None) -> dict[str, int]:
+        """doc_id -> live version, of the given articles or of all."""
+        if doc_ids is None:
+            rows: Any = self._all(self.docs_name, "", ["doc_id", "version"])
+        elif not doc_ids:
+            return {}
+        else:
+            keys = literal([doc_key(d) for d in set(doc_ids)])
+            rows = self.client.query(
+                self.docs_name, filter=f"key in {keys}", output_fields=["doc_id", "version"]
+            )
+        return {r["doc_id"]: int(r["version"]) for r in rows}
+
+    def _live(self, rows: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], str]:
+        """The rows of live versions, read after the rows themselves, and an expression that
+        excludes the superseded ones found (empty when there were none)."""
+        live = self._versions([r["doc_id"] for r in rows])
+        kept = [r for r in rows if live.get(r["doc_id"]) == int(r["version"])]
+        stale = {(r["doc_id"], int(r["version"])) for r in rows} - {
+            (r["doc_id"], int(r["version"])) for r in kept
+        }
+        expr = " or ".join(f"(doc_id == {literal(d)} and version == {v})" for d, v in stale)
+        return kept, f"not ({expr})" if expr else ""
+
     # ---- lifecycle -----------------------------------------------------------------------
 
     def refresh(self) -> None:
@@ -230,8 +179,8 @@ class MilvusStore(Store):
 
     @contextlib.contextmanager
     def writer(self) -> Iterator[None]:
-        # Within a process only: Milvus has no locks; see the module docstring for why
-        # concurrent writers from several replicas still end consistent.
+        # Within a process only: Milvus has no locks; see the module docstring for what
+        # concurrent writers from several replicas end with.
         with self._write_lock:
             yield
 
@@ -241,61 +190,62 @@ class MilvusStore(Store):
             self._create(int(puts[0].vectors.shape[1]))
             self._put(puts)
         if deletes and self._exists():
-            ids = literal(list(deletes))
-            self.client.delete(self.chunks_name, filter=f"doc_id in {ids}")
-            self.client.delete(self.docs_name, filter=f"doc_id in {ids}")
+            self._delete_chunks(f"doc_id in {literal(list(deletes))}")
+            keys = literal([doc_key(d) for d in deletes])
+            self.client.delete(self.docs_name, filter=f"key in {keys}")
         if self._exists():
             # Seal what was written so Milvus builds its indexes: on milvus-lite 3.2.2 a
             # search over 5,000 unsealed chunks took 520 ms (dense) and 1.9 s (BM25), after
             # flush 42 ms and 26 ms (evals/store_bench.py's data, a shared busy machine).
             self.client.flush(self.chunks_name)
             self.client.flush(self.docs_name)
+            self.client.flush(self.terms_name)
 
     def _put(self, puts: Sequence[DocumentWrite]) -> None:
-        stamp = time.time_ns()
+        version = time.time_ns()
         now = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
-        rows: list[dict[str, Any]] = []
-        docs: list[dict[str, Any]] = []
-        for put in puts:
-            d = put.document
-            parts = [d.text[i : i + _PART_CHARS] for i in range(0, len(d.text), _PART_CHARS)]
-            if len(parts) > _MAX_PARTS:
-                raise IngestError(
-                    f"article {d.doc_id} is too long for Milvus ({len(d.text)} chars)"
-                )
-            meta = {"date": d.date, "source": d.source, "url": d.url}
-            for chunk, vector in zip(put.chunks, put.vectors, strict=True):
-                rows.append(
-                    {
-                        "doc_id": d.doc_id,
-                        "ordinal": chunk.ordinal,
-                        "start_char": chunk.start,
-                        "end_char": chunk.end,
-                        "stamp": stamp,
-                        "text": chunk.text,
-                        "title": d.title[:_PART_CHARS],
-                        "dense": np.asarray(vector, dtype=np.float32).tolist(),
-                        **meta,
-                    }
-                )
-            docs.append(
-                {
-                    "doc_id": d.doc_id,
-                    "title": d.title[:_PART_CHARS],
-                    "text_parts": parts,
-                    "path": d.path,
-                    "content_hash": put.content_hash,
-                    "updated_at": now,
-                    "unused": [0.0, 0.0],
-                    **meta,
-                }
-            )
+        docs = [schema.document_row(put, version, now) for put in puts]  # checks lengths first
+        rows = [row for put in puts for row in schema.chunk_rows(put, version)]
+        replaced = [p.document.doc_id for p in puts]
+        had_old = bool(self._versions(replaced))
         for i in range(0, len(rows), _BATCH):
             self.client.insert(self.chunks_name, rows[i : i + _BATCH])
         for i in range(0, len(docs), _BATCH // 8):
             self.client.upsert(self.docs_name, docs[i : i + _BATCH // 8])
-        replaced = literal([p.document.doc_id for p in puts])
-        self.client.delete(self.chunks_name, filter=f"doc_id in {replaced} and stamp < {stamp}")
+        self._count_terms(Counter(t for row in rows for t in schema.presence(row["lex"])))
+        if had_old:
+            time.sleep(GRACE_S)
+        self._delete_chunks(f"doc_id in {literal(replaced)} and version < {version}")
+
+    def _delete_chunks(self, expr: str) -> None:
+        gone = Counter(
+            t for r in self._all(self.chunks_name, expr, ["lex"]) for t in schema.presence(r["lex"])
+        )
+        self.client.delete(self.chunks_name, filter=expr)
+        self._count_terms(gone, -1)
+
+    def _count_terms(self, counts: Counter[int], sign: int = 1) -> None:
+        """Adds `counts` to the stems' document frequencies. Read-modify-write under this
+        process's writer lock: two replicas writing at one moment can lose one's counts for
+        the stems both touched, which nudges those stems' IDF and nothing else."""
+        terms = sorted(counts)
+        for i in range(0, len(terms), schema.PAGE):
+            page = terms[i : i + schema.PAGE]
+            df = self._df(page)
+            rows = [
+                {"term": t, "df": max(df.get(t, 0) + sign * counts[t], 0), "unused": [0.0, 0.0]}
+                for t in page
+            ]
+            self.client.upsert(self.terms_name, rows)
+
+    def _df(self, terms: Sequence[int]) -> dict[int, int]:
+        rows = self.client.query(
+            self.terms_name,
+            filter=f"term in {literal(list(terms))}",
+            output_fields=["term", "df"],
+            limit=len(terms),
+        )
+        return {int(r["term"]): int(r["df"]) for r in rows}
 
     def close(self) -> None:
         self.client.close()
@@ -334,32 +284,20 @@ class MilvusStore(Store):
         rows = self._all(self.docs_name, "", ["doc_id", "content_hash"])
         return {r["doc_id"]: r["content_hash"] for r in rows}
 
-    @staticmethod
-    def _document(row: dict[str, Any]) -> Document:
-        return Document(
-            row["doc_id"],
-            row["title"],
-            "".join(row["text_parts"]),
-            row.get("date"),
-            row.get("source"),
-            row.get("url"),
-            row.get("path"),
-        )
-
     @_milvus_errors
     def document(self, doc_id: str) -> Document | None:
         if not self._exists():
             return None
         rows = self.client.query(
-            self.docs_name, filter=f"doc_id == {literal(doc_id)}", output_fields=_DOC_FIELDS
+            self.docs_name, filter=f"key == {literal(doc_key(doc_id))}", output_fields=_DOC_FIELDS
         )
-        return self._document(rows[0]) if rows else None
+        return schema.to_document(rows[0]) if rows else None
 
     @_milvus_errors
     def documents(self) -> list[Document]:
         if not self._exists():
             return []
-        docs = [self._document(r) for r in self._all(self.docs_name, "", _DOC_FIELDS)]
+        docs = [schema.to_document(r) for r in self._all(self.docs_name, "", _DOC_FIELDS)]
         docs.sort(key=lambda d: d.title)  # then newest first, undated last (SQLite's order)
         docs.sort(key=lambda d: d.date or "", reverse=True)
         return docs
@@ -370,11 +308,15 @@ class MilvusStore(Store):
     def chunk_ids(self, doc_id: str) -> list[int]:
         if not self._exists():
             return []
-        rows = self._all(self.chunks_name, f"doc_id == {literal(doc_id)}", ["id"])
-        return sorted(int(r["id"]) for r in rows)
+        version = self._versions([doc_id]).get(doc_id)
+        if version is None:
+            return []
+        expr = f"doc_id == {literal(doc_id)} and version == {version}"
+        return sorted(int(r["id"]) for r in self._all(self.chunks_name, expr, ["id"]))
 
     @_milvus_errors
     def chunks(self, ids: Sequence[int]) -> dict[int, ChunkRecord]:
+        """The chunks still stored: a replaced version's stay `GRACE_S` after the swap."""
         if not ids or not self._exists():
             return {}
         rows = self.client.query(
@@ -399,7 +341,30 @@ class MilvusStore(Store):
     def allowed_ids(self, flt: DateSourceFilter) -> list[int]:
         if not self._exists():
             return []
-        return [int(r["id"]) for r in self._all(self.chunks_name, filter_expr(flt), ["id"])]
+        live = self._versions()
+        rows = self._all(self.chunks_name, filter_expr(flt), ["id", "doc_id", "version"])
+        return [int(r["id"]) for r in rows if live.get(r["doc_id"]) == int(r["version"])]
+
+    def _search(self, data: Any, field: str, metric: str, k: int, expr: str) -> list[Any]:
+        """Top-k of live versions: hits of a version superseded (or deleted) since the
+        search are dropped and the search repeated without them."""
+        hits: list[Any] = []
+        for _ in range(_TRIES):
+            found = self.client.search(
+                self.chunks_name,
+                data=[data],
+                anns_field=field,
+                filter=expr,
+                limit=min(k, 16384),
+                output_fields=["doc_id", "version"],
+                search_params={"metric_type": metric},
+            )[0]
+            rows = [{"id": h["id"], "distance": h["distance"], **h["entity"]} for h in found]
+            hits, exclude = self._live(rows)
+            if not exclude:
+                break
+            expr = and_(expr, exclude)
+        return hits
 
     @_milvus_errors
     def search(
@@ -412,33 +377,21 @@ class MilvusStore(Store):
         if k <= 0 or (allowed is not None and not len(allowed)) or not self._exists():
             return []
         ids = "" if allowed is None else f"id in {literal([int(i) for i in allowed])}"
-        hits = self.client.search(
-            self.chunks_name,
-            data=[np.asarray(vector, dtype=np.float32).ravel().tolist()],
-            anns_field="dense",
-            filter=_and(filter_expr(flt), ids),
-            limit=min(k, 16384),
-            output_fields=["id"],
-            search_params={"metric_type": "IP"},
-        )
-        return [(int(h["id"]), float(h["distance"])) for h in hits[0]]
+        data = np.asarray(vector, dtype=np.float32).ravel().tolist()
+        hits = self._search(data, "dense", "IP", k, and_(filter_expr(flt), ids))
+        return [(int(h["id"]), float(h["distance"])) for h in hits]
 
     @_milvus_errors
     def lexical_search(
         self, query: str, k: int, flt: DateSourceFilter | None = None
     ) -> list[tuple[int, float]]:
-        words = content_words(query)
-        if k <= 0 or not words or not self._exists():
+        terms = schema.query_terms(query)
+        if k <= 0 or not terms or not self._exists():
             return []
-        hits = self.client.search(
-            self.chunks_name,
-            data=[" ".join(words)],
-            anns_field="sparse",
-            filter=filter_expr(flt),
-            limit=min(k, 16384),
-            output_fields=["id"],
-            search_params={"metric_type": "BM25"},
-        )
-        # milvus-lite 3.2.2 reports BM25 as a negative distance (best first), a server as a
-        # positive score: the magnitude is the BM25 score either way.
-        return [(int(h["id"]), abs(float(h["distance"]))) for h in hits[0]]
+        # Document frequencies over the whole collection, as FTS5's bm25() takes them.
+        n, df = self._count(self.chunks_name), self._df(terms)
+        weights = {t: schema.idf(n, df[t]) for t in terms if df.get(t)}
+        if not weights:
+            return []
+        hits = self._search(weights, "lex", "IP", k, filter_expr(flt))
+        return [(int(h["id"]), float(h["distance"])) for h in hits]

@@ -1,5 +1,10 @@
 """Store benchmark: `python -m evals.store_bench [--chunks N] [--stores faiss,milvus] [--json]`.
 
+`--recall DATASET` instead measures retrieval quality per store: the dataset's cached FAISS
+index (evals.runner.cached_index) is copied, chunks and vectors as they are, into a fresh
+milvus-lite file, and each answerable question is retrieved from both (hybrid, the
+question's date as `as_of`, as `rag eval` does) for recall@5 over distinct articles.
+
 Retrieval latency of each store backend at N chunks (default 100,000): synthetic articles
 whose chunk vectors are drawn around 256 cluster centres (so nearest neighbours are not
 uniform noise) and whose text mixes a Zipf-distributed vocabulary with per-cluster topic
@@ -24,7 +29,8 @@ import numpy as np
 from embeddings.index import Index, content_hash
 from embeddings.store import STORES, StoreConfig
 from embeddings.types import Chunk, DateSourceFilter, Document, DocumentWrite
-from rag.retrieve import Retriever
+from evals import metrics
+from rag.retrieve import Retriever, parse_date
 
 DIM = 384
 CLUSTERS = 256
@@ -141,14 +147,80 @@ def bench_store(kind: str, n_chunks: int, workdir: Path, n_questions: int) -> di
     return out
 
 
+def copy_index(source: Index, target: Index, batch: int = 100) -> int:
+    """Every article of a FAISS-backed `source`, with its chunks and stored vectors (no
+    re-embedding), written into `target`; returns the number of chunks."""
+    store = source.store
+    vectors = getattr(store, "vectors", None)
+    if vectors is None:
+        raise ValueError("copy_index reads vectors from a FAISS store")
+    hashes = store.content_hashes()
+    puts: list[DocumentWrite] = []
+    n = 0
+    for doc in store.documents():
+        ids = store.chunk_ids(doc.doc_id)
+        records = store.chunks(ids)
+        chunks = tuple(
+            Chunk(doc.doc_id, records[i].text, records[i].start, records[i].end, records[i].ordinal)
+            for i in ids
+        )
+        matrix = np.vstack([vectors.index.reconstruct(int(i)) for i in ids])
+        puts.append(DocumentWrite(doc, hashes[doc.doc_id], chunks, matrix))
+        n += len(ids)
+        if len(puts) >= batch:
+            target.store.write(puts)
+            puts = []
+    if puts:
+        target.store.write(puts)
+    return n
+
+
+def bench_recall(dataset_dir: Path, workdir: Path, k: int = 5) -> dict[str, float]:
+    from evals.dataset import load_dataset
+    from evals.runner import CHUNK_DEPTH, cached_index
+    from rag.pipeline import Pipeline
+
+    dataset = load_dataset(dataset_dir)
+    faiss_index = cached_index(dataset)
+    faiss = Pipeline(faiss_index)
+    milvus_index = Index(workdir / "milvus", faiss.embedder, StoreConfig(kind="milvus"))
+    start = time.perf_counter()
+    n = copy_index(faiss.index, milvus_index)
+    print(f"milvus: {n} chunks copied in {time.perf_counter() - start:.0f} s", file=sys.stderr)
+    retrievers = {"faiss": faiss.retriever, "milvus": Retriever(milvus_index, faiss.embedder)}
+    recalls: dict[str, list[float]] = {kind: [] for kind in retrievers}
+    times: dict[str, list[float]] = {kind: [] for kind in retrievers}
+    for q in dataset.questions:
+        if not q.doc_ids:
+            continue
+        for kind, retriever in retrievers.items():
+            t = time.perf_counter()
+            hits = retriever.retrieve(q.question, k=CHUNK_DEPTH, as_of=parse_date(q.date))
+            times[kind].append((time.perf_counter() - t) * 1000)
+            docs = [h.doc_id for h in hits]
+            recalls[kind].append(metrics.recall_at_k(docs, q.doc_ids, k))
+    out: dict[str, float] = {"questions": float(len(recalls["faiss"]))}
+    for kind in retrievers:
+        out[f"{kind}_recall@{k}"] = round(statistics.mean(recalls[kind]), 4)
+        out[f"{kind}_retrieve_p50_ms"] = round(statistics.median(times[kind]), 1)
+    milvus_index.close()
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--chunks", type=int, default=100_000)
     parser.add_argument("--stores", default=",".join(STORES))
     parser.add_argument("--questions", type=int, default=200)
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--recall", type=Path, metavar="DATASET", help="recall@5 per store")
     args = parser.parse_args(argv)
-    results = {}
+    results: dict[str, dict[str, float]] = {}
+    if args.recall:
+        with tempfile.TemporaryDirectory(prefix="store-bench-") as tmp:
+            results["recall"] = bench_recall(args.recall, Path(tmp))
+        print(json.dumps(results["recall"], indent=2))
+        return 0
     with tempfile.TemporaryDirectory(prefix="store-bench-") as tmp:
         for kind in args.stores.split(","):
             results[kind] = bench_store(kind, args.chunks, Path(tmp), args.questions)
