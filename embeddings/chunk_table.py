@@ -39,28 +39,29 @@ CREATE TABLE chunks (
 CREATE VIRTUAL TABLE chunks_fts USING fts5(text, tokenize='porter unicode61');
 """
 INDEXES = """
-CREATE INDEX IF NOT EXISTS chunks_doc ON chunks(doc_id);
-CREATE INDEX IF NOT EXISTS documents_date ON documents(date);
-CREATE INDEX IF NOT EXISTS documents_doc ON documents(doc_id);
-CREATE INDEX IF NOT EXISTS chunks_added ON chunks(added);
-CREATE INDEX IF NOT EXISTS chunks_removed ON chunks(removed) WHERE removed IS NOT NULL;
-CREATE INDEX IF NOT EXISTS documents_added ON documents(added);
-CREATE INDEX IF NOT EXISTS documents_removed ON documents(removed) WHERE removed IS NOT NULL;
+CREATE INDEX IF NOT EXISTS main.chunks_doc ON chunks(doc_id);
+CREATE INDEX IF NOT EXISTS main.documents_date ON documents(date);
+CREATE INDEX IF NOT EXISTS main.documents_doc ON documents(doc_id);
+CREATE INDEX IF NOT EXISTS main.chunks_added ON chunks(added);
+CREATE INDEX IF NOT EXISTS main.chunks_removed ON chunks(removed) WHERE removed IS NOT NULL;
+CREATE INDEX IF NOT EXISTS main.documents_added ON documents(added);
+CREATE INDEX IF NOT EXISTS main.documents_removed ON documents(removed) WHERE removed IS NOT NULL;
 """
 # A format-1 file: documents keyed by doc_id, no generation columns. Rewritten once, in place
 # and in one transaction, by the first write (the documents table only; chunks gain columns).
 MIGRATE_V1 = """
-ALTER TABLE chunks ADD COLUMN added INTEGER NOT NULL DEFAULT 0;
-ALTER TABLE chunks ADD COLUMN removed INTEGER;
-ALTER TABLE documents RENAME TO documents_v1;
-CREATE TABLE documents (
+DROP VIEW IF EXISTS temp.chunks_fts; DROP VIEW IF EXISTS temp.chunks;
+DROP VIEW IF EXISTS temp.documents;
+ALTER TABLE main.chunks ADD COLUMN added INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE main.chunks ADD COLUMN removed INTEGER;
+ALTER TABLE main.documents RENAME TO documents_v1;
+CREATE TABLE main.documents (
     doc_id TEXT NOT NULL, title TEXT NOT NULL, date TEXT, source TEXT, url TEXT,
     path TEXT, text TEXT NOT NULL, content_hash TEXT NOT NULL,
     added INTEGER NOT NULL DEFAULT 0, removed INTEGER
 );
-INSERT INTO documents SELECT *, 0, NULL FROM documents_v1;
-DROP TABLE documents_v1;
-DROP INDEX IF EXISTS documents_date;
+INSERT INTO main.documents SELECT *, 0, NULL FROM main.documents_v1;
+DROP TABLE main.documents_v1;
 """
 
 _DOC_COLUMNS = "doc_id, title, text, date, source, url, path"
