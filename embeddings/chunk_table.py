@@ -248,7 +248,8 @@ class ChunkTable:
         manifest swap: nothing past the committed `generation` was ever visible."""
         g = int(generation)
         self.db.execute(
-            "DELETE FROM main.chunks_fts WHERE rowid IN (SELECT id FROM main.chunks WHERE added > ?)",
+            "DELETE FROM main.chunks_fts WHERE rowid IN "
+            "(SELECT id FROM main.chunks WHERE added > ?)",
             (g,),
         )
         self.db.execute("DELETE FROM main.chunks WHERE added > ?", (g,))

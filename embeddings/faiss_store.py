@@ -19,144 +19,25 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-import faiss
 import numpy as np
 
 from embeddings.chunk_table import ChunkTable
 from embeddings.errors import IndexUnavailableError
-from embeddings.generations import Generations, fsync_dir, fsync_file, rebuild_hint
-from embeddings.segments import MergePolicy, Segment, SegmentSet
+from embeddings.faiss_vectors import IVF_THRESHOLD, FaissVectors
+from embeddings.generations import (
+    Generations,
+    fsync_dir,
+    fsync_file,
+    rebuild_hint,
+    remove_path,
+    write_durably,
+)
+from embeddings.segments import MergePolicy, Segment, SegmentSet, fold
 from embeddings.store import Store
 from embeddings.types import ChunkRecord, DateSourceFilter, Document, DocumentWrite
 
 VECTORS = "vectors.faiss"
 TABLE = "chunks.sqlite"
-
-
-# Past this many vectors exact search costs more than a question can afford (86 ms per
-# query at 10^6 measured here), so the store moves to IVF: inverted lists over k-means
-# cells, an eighth of them searched. IVF keeps deletes and ids, which HNSW does not. At 10^6
-# text-like vectors (evals/ann_bench.py) 4,000 lists probed 512 deep gave recall@10 0.985
-# in 11 ms; 256 deep 0.945, 32 deep 0.70 (README, Performance).
-IVF_THRESHOLD = 250_000
-PROBE_SHARE = 8  # probe nlist // PROBE_SHARE lists
-
-
-class FaissVectors:
-    """Inner-product search: exact (`IndexIDMap2(IndexFlatIP)`) up to `ivf_threshold`
-    vectors, then IVF (`IndexIVFFlat`, 4 x sqrt(n) lists), rebuilt when the collection has
-    grown fourfold since its lists were trained."""
-
-    def __init__(
-        self, dim: int, index: faiss.Index | None = None, *, ivf_threshold: int | None = None
-    ) -> None:
-        self.dim = dim
-        self.index = index if index is not None else faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
-        self.ivf_threshold = IVF_THRESHOLD if ivf_threshold is None else ivf_threshold
-
-    @classmethod
-    def load(cls, path: Path) -> FaissVectors:
-        index = faiss.read_index(str(path))
-        return cls(index.d, index)
-
-    def copy(self) -> FaissVectors:
-        return FaissVectors(
-            self.dim, faiss.clone_index(self.index), ivf_threshold=self.ivf_threshold
-        )
-
-    def save(self, path: Path) -> None:
-        faiss.write_index(self.index, str(path))
-
-    @property
-    def ivf(self) -> faiss.IndexIVF | None:
-        return self.index if isinstance(self.index, faiss.IndexIVF) else None
-
-    def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
-        if len(ids):
-            self.index.add_with_ids(
-                np.ascontiguousarray(vectors, dtype=np.float32), np.asarray(ids, dtype=np.int64)
-            )
-            self._maybe_rebuild()
-
-    def remove(self, ids: Sequence[int]) -> None:
-        if len(ids):
-            self.index.remove_ids(np.asarray(ids, dtype=np.int64))  # type: ignore[arg-type]
-
-    def ids(self) -> np.ndarray:
-        """Every stored id, without copying the vectors."""
-        ivf = self.ivf
-        if ivf is None:
-            return faiss.vector_to_array(self.index.id_map)  # type: ignore[attr-defined]
-        lists = ivf.invlists
-        assert lists is not None
-        parts = [
-            faiss.rev_swig_ptr(lists.get_ids(i), lists.list_size(i)).copy()
-            for i in range(ivf.nlist)
-            if lists.list_size(i)
-        ]
-        return np.concatenate(parts) if parts else np.zeros(0, np.int64)
-
-    def _contents(self) -> tuple[np.ndarray, np.ndarray]:
-        """(ids, vectors) of everything stored, read in bulk from either layout."""
-        ivf = self.ivf
-        if ivf is None:
-            ids = faiss.vector_to_array(self.index.id_map)  # type: ignore[attr-defined]
-            return ids, self.index.index.reconstruct_n(0, len(ids))  # type: ignore[attr-defined]
-        lists = ivf.invlists
-        assert lists is not None
-        id_parts, vec_parts = [], []
-        for i in range(ivf.nlist):
-            size = lists.list_size(i)
-            if size:
-                id_parts.append(faiss.rev_swig_ptr(lists.get_ids(i), size).copy())
-                codes = faiss.rev_swig_ptr(lists.get_codes(i), size * lists.code_size)
-                vec_parts.append(np.frombuffer(codes.tobytes(), np.float32).reshape(size, -1))
-        if not id_parts:
-            return np.zeros(0, np.int64), np.zeros((0, self.dim), np.float32)
-        return np.concatenate(id_parts), np.vstack(vec_parts)
-
-    def _maybe_rebuild(self) -> None:
-        n = int(self.index.ntotal)
-        ivf = self.ivf
-        trained_for = (ivf.nlist // 4) ** 2 if ivf is not None else 0
-        if n < self.ivf_threshold or (ivf is not None and n < 4 * trained_for):
-            return
-        ids, vectors = self._contents()
-        nlist = 4 * int(np.sqrt(n))
-        sample = vectors[np.random.default_rng(0).choice(n, min(n, 64 * nlist), replace=False)]
-        quantizer = faiss.IndexFlatIP(self.dim)
-        index = faiss.IndexIVFFlat(quantizer, self.dim, nlist, faiss.METRIC_INNER_PRODUCT)
-        index.train(np.ascontiguousarray(sample, dtype=np.float32))
-        index.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), ids.astype(np.int64))
-        index.nprobe = max(1, nlist // PROBE_SHARE)
-        self.index = index
-
-    def search(
-        self, query: np.ndarray, k: int, allowed: Sequence[int] | None = None
-    ) -> list[tuple[int, float]]:
-        if self.index.ntotal == 0 or k <= 0:
-            return []
-        params: Any = None
-        if allowed is not None:
-            if not len(allowed):
-                return []
-            selector = faiss.IDSelectorBatch(np.asarray(allowed, "int64"))
-            if self.ivf is not None:
-                params = faiss.SearchParametersIVF(sel=selector, nprobe=self._nprobe())  # type: ignore[call-arg]
-            else:
-                params = faiss.SearchParameters(sel=selector)  # type: ignore[call-arg]
-        elif self.ivf is not None:
-            params = faiss.SearchParametersIVF(nprobe=self._nprobe())  # type: ignore[call-arg]
-        q = np.ascontiguousarray(query.reshape(1, -1), dtype=np.float32)
-        scores, ids = self.index.search(q, min(k, self.index.ntotal), params=params)
-        return [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i != -1]
-
-    def _nprobe(self) -> int:
-        ivf = self.ivf
-        return max(1, ivf.nlist // PROBE_SHARE) if ivf is not None else 0
-
-    def __len__(self) -> int:
-        return int(self.index.ntotal)
 
 
 class FaissStore(Store):
@@ -198,8 +79,8 @@ class FaissStore(Store):
     def _open(self, manifest: dict[str, Any]) -> None:
         """Loads the generation `manifest` names, reusing segments already in memory."""
         store_dir = self.path / str(manifest.get("generation_dir"))
-        entries = manifest.get("segments")
-        legacy = entries is None  # format 1: one vectors.faiss per generation folder
+        legacy = "segments" not in manifest  # format 1: one vectors.faiss per generation folder
+        entries: list[dict[str, Any]] = manifest.get("segments") or []
         if legacy:
             entries = [{"file": VECTORS, "lo": 0, "hi": int(manifest.get("next_id", 1))}]
         known = {s.name: s for s in self.vectors.segments} if self.vectors else {}
@@ -211,8 +92,8 @@ class FaissStore(Store):
             for e in entries:
                 seg = known.get(e["file"])
                 if seg is None:
-                    vectors = FaissVectors.load(store_dir / e["file"])
-                    seg = Segment(e["file"], vectors, int(e["lo"]), int(e["hi"]))
+                    loaded = FaissVectors.load(store_dir / e["file"])
+                    seg = Segment(e["file"], loaded, int(e["lo"]), int(e["hi"]))
                 if "count" in e and seg.size != int(e["count"]):
                     raise ValueError(f"{e['file']} holds {seg.size} vectors, not {e['count']}")
                 segments.append(seg)
@@ -320,7 +201,7 @@ class FaissStore(Store):
             if fresh:
                 table.close()
                 final = self.path / "gen-000001"
-                _remove(final)  # a killed first write's folder the manifest never named
+                remove_path(final)  # a killed first write's folder the manifest never named
                 os.replace(store_dir, final)
                 fsync_dir(self.path)
                 store_dir = final
@@ -361,10 +242,10 @@ class FaissStore(Store):
             segments.pop()
         if len(ids) or (tail is not None and tail not in segments):
             dim = current.dim or int(vecs.shape[1])
-            seg_vectors = FaissVectors(dim)
+            seg_vectors = FaissVectors(dim, ivf_threshold=IVF_THRESHOLD)
             seg_vectors.add(ids, vecs)
             name = VECTORS if fresh else f"seg-{generation:06d}.faiss"
-            _save(store_dir, name, seg_vectors.save)
+            write_durably(store_dir, name, seg_vectors.save)
             lo, hi = (int(ids.min()), int(ids.max())) if len(ids) else (0, -1)
             segments.append(Segment(name, seg_vectors, lo, hi))
         return SegmentSet(current.dim or self._dim(), segments, tombstones)
@@ -381,7 +262,7 @@ class FaissStore(Store):
             deleted = None
             if len(vectors.tombstones):
                 deleted = f"deleted-{uuid.uuid4().hex[:12]}.npy"
-                _save(store_dir, deleted, lambda p: np.save(p, vectors.tombstones))
+                write_durably(store_dir, deleted, lambda p: np.save(p, vectors.tombstones))
         self.generations.swap(
             {
                 **fields,
@@ -406,7 +287,7 @@ class FaissStore(Store):
         current = manifest.get("generation_dir")
         for p in self.path.iterdir():
             if (p.name.startswith("gen-") and p.name != current) or p.name.startswith(".tmp-gen-"):
-                _remove(p)
+                remove_path(p)
         if not current or not (self.path / current).is_dir():
             return
         named = {e["file"] for e in manifest.get("segments") or [{"file": VECTORS}]}
@@ -415,7 +296,7 @@ class FaissStore(Store):
             for p in (self.path / current).iterdir():
                 if p.name in named or (p.name.startswith(".tmp-merge-") and not no_merger):
                     continue
-                _remove(p)
+                remove_path(p)
 
     # ---- merging -------------------------------------------------------------------------
 
@@ -569,47 +450,6 @@ def _stamp(manifest: dict[str, Any]) -> tuple[int, int]:
     return int(manifest.get("generation", 0)), int(manifest.get("commit", 0))
 
 
-def _save(folder: Path, name: str, write: Callable[[Path], Any]) -> None:
-    """Writes `folder/name` durably under a temporary name first, so the name is only ever
-    a whole file (a killed writer leaves a `.tmp-w-*` that the next writer removes)."""
-    tmp = folder / f".tmp-w-{name}"
-    write(tmp)
-    if not tmp.exists() and tmp.with_suffix(tmp.suffix + ".npy").exists():
-        tmp.with_suffix(tmp.suffix + ".npy").rename(tmp)  # np.save appends .npy
-    fsync_file(tmp)
-    os.replace(tmp, folder / name)
-
-
-def _remove(path: Path) -> None:
-    import shutil
-
-    if path.is_dir() and not path.is_symlink():
-        shutil.rmtree(path, ignore_errors=True)
-    else:
-        path.unlink(missing_ok=True)
-
-
-def _fold(inputs: Sequence[Segment], tombstones: np.ndarray) -> tuple[FaissVectors, np.ndarray]:
-    """One segment holding the live vectors of `inputs`, and the tombstones it dropped.
-
-    An IVF base is copied and added to (its trained lists kept: retraining a million
-    vectors' lists costs minutes; `FaissVectors` retrains once it has grown fourfold);
-    flat segments are concatenated."""
-    base = max(inputs, key=lambda s: s.size)
-    dropped: list[np.ndarray] = []
-    if base.vectors.ivf is not None:
-        merged = base.vectors.copy()
-        base_ids = base.vectors.ids()
-        dead = base_ids[np.isin(base_ids, tombstones)]
-        merged.remove(dead.tolist())
-        dropped.append(dead)
-        rest = [s for s in inputs if s is not base]
-    else:
-        merged = FaissVectors(base.vectors.dim)
-        rest = list(inputs)
-    for seg in rest:
-        ids, vecs = seg.vectors._contents()
-        dead_mask = np.isin(ids, tombstones)
-        dropped.append(ids[dead_mask])
-        merged.add(ids[~dead_mask], vecs[~dead_mask])
-    return merged, (np.concatenate(dropped) if dropped else np.zeros(0, np.int64))
+def _fold(inputs: Sequence[Segment], tombstones: np.ndarray) -> tuple[Any, np.ndarray]:
+    """`segments.fold` with this module's threshold (tests lower it)."""
+    return fold(inputs, tombstones, lambda dim: FaissVectors(dim, ivf_threshold=IVF_THRESHOLD))

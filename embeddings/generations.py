@@ -21,7 +21,8 @@ import datetime as dt
 import fcntl
 import json
 import os
-from collections.abc import Iterator
+import shutil
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +49,22 @@ def fsync_dir(path: Path) -> None:
 def fsync_file(path: Path) -> None:
     with open(path, "rb+") as fh:
         os.fsync(fh.fileno())
+
+
+def write_durably(folder: Path, name: str, write: Callable[[Path], Any]) -> None:
+    """Writes `folder/name` under a temporary name first, fsyncs it and renames it, so the
+    name only ever holds a whole file (a killed writer leaves a `.tmp-w-*` behind)."""
+    tmp = folder / f".tmp-w-{name}"
+    write(tmp)
+    fsync_file(tmp)
+    os.replace(tmp, folder / name)
+
+
+def remove_path(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
 
 
 class Generations:

@@ -15,7 +15,7 @@ Measured by `python -m evals.segment_bench --chunks 1000000` (README, The index 
 from __future__ import annotations
 
 import heapq
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -167,3 +167,32 @@ class SegmentSet:
     def _dead_in(self, seg: Segment) -> bool:
         lo = int(np.searchsorted(self.tombstones, seg.lo, "left"))
         return lo < len(self.tombstones) and int(self.tombstones[lo]) <= seg.hi
+
+
+def fold(
+    inputs: Sequence[Segment], tombstones: np.ndarray, new: Callable[[int], Any]
+) -> tuple[Any, np.ndarray]:
+    """One segment holding the live vectors of `inputs` (`new(dim)` makes an empty one),
+    and the tombstones it dropped.
+
+    An IVF base is copied and added to, its trained lists kept (training a million
+    vectors' lists takes minutes; `FaissVectors` retrains once it has grown fourfold);
+    flat segments are concatenated."""
+    base = max(inputs, key=lambda s: s.size)
+    dropped: list[np.ndarray] = []
+    if base.vectors.ivf is not None:
+        merged = base.vectors.copy()
+        base_ids = base.vectors.ids()
+        dead = base_ids[np.isin(base_ids, tombstones)]
+        merged.remove(dead.tolist())
+        dropped.append(dead)
+        rest = [s for s in inputs if s is not base]
+    else:
+        merged = new(base.vectors.dim)
+        rest = list(inputs)
+    for seg in rest:
+        ids, vecs = seg.vectors._contents()
+        dead_mask = np.isin(ids, tombstones)
+        dropped.append(ids[dead_mask])
+        merged.add(ids[~dead_mask], vecs[~dead_mask])
+    return merged, (np.concatenate(dropped) if dropped else np.zeros(0, np.int64))
