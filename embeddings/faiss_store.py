@@ -12,6 +12,7 @@ come from a counter kept in the manifest and are never reused.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import threading
 import uuid
@@ -310,10 +311,21 @@ class FaissStore(Store):
             return
         if self._merge_thread is not None and self._merge_thread.is_alive():
             return
-        self._merge_thread = threading.Thread(
-            target=self.merge, kwargs={"wait": False}, name="rag-merge"
-        )
+        self._merge_thread = threading.Thread(target=self._merge_in_background, name="rag-merge")
         self._merge_thread.start()
+
+    def _merge_in_background(self) -> None:
+        """A failed merge changes nothing (its output is never named); the next write's
+        policy check tries again. One line in the log, not a thread traceback."""
+        try:
+            self.merge(wait=False)
+        except Exception as exc:
+            logging.getLogger(__name__).warning(
+                "background merge of %s failed (%s: %s); the index is unchanged",
+                self.path,
+                exc.__class__.__name__,
+                exc,
+            )
 
     def merge(self, names: Sequence[str] | None = None, *, wait: bool = True) -> bool:
         """Folds segments (`names`, default: what the policy says is due) into one, without
