@@ -443,11 +443,13 @@ class FaissStore(Store):
         allowed: Sequence[int] | None = None,
         flt: DateSourceFilter | None = None,
     ) -> list[tuple[int, float]]:
-        with self._lock:
-            if flt:
+        if flt:
+            with self._lock:
                 ids = set(self._table.allowed_ids(flt))
-                allowed = list(ids if allowed is None else ids.intersection(allowed))
-            vectors = self.vectors
+            allowed = list(ids if allowed is None else ids.intersection(allowed))
+        # No lock: a SegmentSet is immutable and replaced whole, so a search never waits
+        # for a write or a merge swap in this process.
+        vectors = self.vectors
         return vectors.search(vector, k, allowed) if vectors else []
 
     def lexical_search(

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import statistics
 import sys
@@ -115,6 +116,10 @@ def bench(n: int, base_dir: Path, n_segments: int, n_queries: int) -> dict[str, 
     start = time.perf_counter()
     store = open_store(run, MergePolicy())  # the default policy for the commits
     out["open_s"] = time.perf_counter() - start
+    queries = synthetic(n_queries, seed=7, topics_of=n)
+    _, times = search_all(store, queries)
+    out["base_only_search_p50_ms"] = statistics.median(times)  # same machine load, 1 segment
+    out["load_average_1min"] = os.getloadavg()[0]
     rng = np.random.default_rng(3)
     next_doc = n // BASE_CHUNKS_PER_ARTICLE
     added: dict[int, np.ndarray] = {}  # chunk id -> vector, to check recall against
@@ -158,7 +163,6 @@ def bench(n: int, base_dir: Path, n_segments: int, n_queries: int) -> dict[str, 
     out["segments"] = float(len(store.vectors.segments))  # type: ignore[union-attr]
     out["tombstones"] = float(len(store.vectors.tombstones))  # type: ignore[union-attr]
 
-    queries = synthetic(n_queries, seed=7, topics_of=n)
     truth = exact_top10(n, added, dead, queries)
     found, times = search_all(store, queries)
     out["search_p50_ms"] = statistics.median(times)
