@@ -5,14 +5,18 @@ Rows carry the generation that added them (`added`) and the one that removed the
 views named like the tables (`documents`, `chunks`, `chunks_fts`), exactly the rows with
 `added <= G` and `removed` NULL or `> G`; a writer adds and marks rows for G + 1 in one
 transaction before the manifest names G + 1. So a write costs what it adds, not a copy of
-the file (copying it was 0.5 GB of SQLite per write at a million chunks), and a writer
-killed after its SQLite commit but before the manifest swap leaves rows no reader can see,
-which the next writer rolls back (`rollback_after`). Rows removed at or before a merge's
-snapshot are purged by that merge (`purge`).
+the file (203 MB at a million short synthetic chunks in evals/segment_bench.py; real article
+text makes it several times that). A writer killed after its SQLite commit but before the
+manifest swap leaves rows no reader can see, which the next writer rolls back
+(`rollback_after`). A merge purges rows removed at or before its snapshot (`purge`): a reader
+process still on an older generation then misses those rows until its next `refresh`
+(the pipeline refreshes before every question).
 
-BM25 statistics (FTS5 document count, average length, IDF) include removed rows until they
-are purged and the rows of a killed write until the next write: a few per cent of a
-collection at most between merges; the ranking of the visible rows is otherwise exact.
+Why not one SQLite file per segment: FTS5 would compute BM25 per file (per-file IDF), and
+SQLite attaches at most 10 files to a connection by default, fewer than a reader's segments.
+Here BM25 statistics (document count, average length, IDF) are global but include removed
+rows until a merge purges them (up to the merge policy's fifth of the collection) and a
+killed write's rows until the next write; which rows can match is exact.
 """
 
 from __future__ import annotations

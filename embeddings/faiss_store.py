@@ -164,6 +164,7 @@ class FaissStore(Store):
             )
             assert store_dir is not None and self.vectors is not None
             if fresh:
+                remove_path(store_dir)  # this process's own failed first write
                 store_dir.mkdir(parents=True)
                 table = ChunkTable.new(store_dir / TABLE)
             else:

@@ -9,7 +9,10 @@ the live vectors (an IVF base aside, whose approximation is unchanged). Merges (
 fold segments together in the background, as Lucene and Milvus do, so a long trickle of
 writes does not leave hundreds of segments; they drop tombstoned vectors as they go.
 
-Measured by `python -m evals.segment_bench --chunks 1000000` (README, The index on disk).
+Measured by `python -m evals.segment_bench --chunks 1000000` (README, The index on disk), on
+a busy 2-core machine: 10 articles commit in 0.06 s (median; slowest 0.19 s) writing at most
+7.9 MB; with 21 segments and 1,250 tombstones a query took 22.3 ms p50 at recall@10 0.984,
+the million-vector IVF base alone 23.7 ms in the same run.
 """
 
 from __future__ import annotations
