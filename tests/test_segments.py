@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from embeddings import faiss_store
+from embeddings import faiss_store, segment_merges
 from embeddings.faiss_store import FaissStore
 from embeddings.segments import MergePolicy
 from embeddings.types import Chunk, DateSourceFilter, Document, DocumentWrite
@@ -163,7 +163,7 @@ def test_a_write_during_a_merge_is_kept(tmp_path: Path, monkeypatch: pytest.Monk
     for i in range(6):
         merger.write([article(i)])
     other = open_store(path)
-    fold = faiss_store._fold
+    fold = segment_merges._fold
     ran = []
 
     def fold_while_writing(*args: object) -> object:
@@ -171,7 +171,7 @@ def test_a_write_during_a_merge_is_kept(tmp_path: Path, monkeypatch: pytest.Monk
         ran.append(True)
         return fold(*args)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(faiss_store, "_fold", fold_while_writing)
+    monkeypatch.setattr(segment_merges, "_fold", fold_while_writing)
     assert merger.merge([s.name for s in merger.vectors.segments])  # type: ignore[union-attr]
     assert ran
     for store in (merger, open_store(path)):
@@ -203,7 +203,7 @@ KILLED_MERGER = textwrap.dedent(
     import sys, time
     sys.path.insert(0, sys.argv[3])
     from test_segments import article, open_store
-    from embeddings import faiss_store
+    from embeddings import faiss_store, segment_merges
     from embeddings.generations import Generations
     from pathlib import Path
     store = open_store(Path(sys.argv[1]))
@@ -214,13 +214,13 @@ KILLED_MERGER = textwrap.dedent(
         print("stopped", flush=True)
         time.sleep(60)
     if sys.argv[2] == "saved":  # the merged file is written, not yet renamed
-        fold = faiss_store._fold
+        fold = segment_merges._fold
         def folded(*args):
             merged, dropped = fold(*args)
             save = merged.save
             merged.save = lambda path: (save(path), stop())
             return merged, dropped
-        faiss_store._fold = folded
+        segment_merges._fold = folded
     else:  # renamed into place, the manifest not yet swapped
         Generations.swap = stop
     store.merge([s.name for s in store.vectors.segments])
