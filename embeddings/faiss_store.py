@@ -155,6 +155,7 @@ class FaissStore(SegmentMerges, Store):
 
     def write(self, puts: Sequence[DocumentWrite], deletes: Sequence[str] = ()) -> None:
         with self.writer():
+            self.prune()  # a killed writer's files first, so they never pile up
             manifest = self.generations.manifest
             generation = int(manifest.get("generation", 0)) + 1
             fresh = self._dir is None  # the first write creates the store folder

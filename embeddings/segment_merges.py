@@ -42,6 +42,8 @@ class SegmentMerges:
 
     def refresh(self) -> None: ...
 
+    def prune(self) -> None: ...
+
     def _commit(self, store_dir: Path, vectors: SegmentSet, **fields: Any) -> None: ...
 
     def _maybe_merge(self) -> None:
@@ -107,6 +109,7 @@ class SegmentMerges:
                     return False
                 if any(current.segment_of(s.name) is not s for s in inputs):
                     return False  # another process merged or rewrote them first
+                self.prune()  # a killed writer's files first, so they never pile up
                 commit = int(self.generations.manifest.get("commit", 0)) + 1
                 name = f"seg-{snap_generation:06d}-m{commit:06d}.faiss"
                 os.replace(tmp, store_dir / name)
