@@ -1,24 +1,38 @@
-"""The embedded backend: FAISS vectors + SQLite/FTS5 metadata, as atomic generations on disk.
+"""The embedded backend: FAISS segments + one SQLite/FTS5 file, as atomic generations on disk.
 
-Each generation directory holds `vectors.faiss` and `chunks.sqlite`; `Generations` swaps
-them in with one manifest replace, so a crash at any point leaves the previous index readable.
-Chunk ids come from a counter kept in the manifest and are never reused.
+The store folder (`gen-000001/`, named by the manifest) holds `chunks.sqlite`, updated in
+place with rows versioned by generation (embeddings/chunk_table.py), immutable FAISS segment
+files (`vectors.faiss`, `seg-*.faiss`) and the tombstone set of the current generation
+(`deleted-*.npy`). A write adds one small segment and its rows, then swaps the manifest
+(embeddings/generations.py), so a crash at any point leaves the previous generation
+readable; segments are merged in a background thread (embeddings/segments.py). Chunk ids
+come from a counter kept in the manifest and are never reused.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 import threading
+import uuid
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-import faiss
 import numpy as np
 
 from embeddings.chunk_table import ChunkTable
 from embeddings.errors import IndexUnavailableError
-from embeddings.generations import Generations, rebuild_hint
+from embeddings.faiss_vectors import IVF_THRESHOLD, FaissVectors
+from embeddings.generations import (
+    Generations,
+    fsync_dir,
+    rebuild_hint,
+    remove_path,
+    write_durably,
+)
+from embeddings.segment_merges import SegmentMerges
+from embeddings.segments import MergePolicy, Segment, SegmentSet
 from embeddings.store import Store
 from embeddings.types import ChunkRecord, DateSourceFilter, Document, DocumentWrite
 
@@ -26,124 +40,8 @@ VECTORS = "vectors.faiss"
 TABLE = "chunks.sqlite"
 
 
-# Past this many vectors exact search costs more than a question can afford (86 ms per
-# query at 10^6 measured here), so the store moves to IVF: inverted lists over k-means
-# cells, an eighth of them searched. IVF keeps deletes and ids, which HNSW does not. At 10^6
-# text-like vectors (evals/ann_bench.py) 4,000 lists probed 512 deep gave recall@10 0.985
-# in 11 ms; 256 deep 0.945, 32 deep 0.70 (README, Performance).
-IVF_THRESHOLD = 250_000
-PROBE_SHARE = 8  # probe nlist // PROBE_SHARE lists
-
-
-class FaissVectors:
-    """Inner-product search: exact (`IndexIDMap2(IndexFlatIP)`) up to `ivf_threshold`
-    vectors, then IVF (`IndexIVFFlat`, 4 x sqrt(n) lists), rebuilt when the collection has
-    grown fourfold since its lists were trained."""
-
-    def __init__(
-        self, dim: int, index: faiss.Index | None = None, *, ivf_threshold: int | None = None
-    ) -> None:
-        self.dim = dim
-        self.index = index if index is not None else faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
-        self.ivf_threshold = IVF_THRESHOLD if ivf_threshold is None else ivf_threshold
-
-    @classmethod
-    def load(cls, path: Path) -> FaissVectors:
-        index = faiss.read_index(str(path))
-        return cls(index.d, index)
-
-    def copy(self) -> FaissVectors:
-        return FaissVectors(
-            self.dim, faiss.clone_index(self.index), ivf_threshold=self.ivf_threshold
-        )
-
-    def save(self, path: Path) -> None:
-        faiss.write_index(self.index, str(path))
-
-    @property
-    def ivf(self) -> faiss.IndexIVF | None:
-        return self.index if isinstance(self.index, faiss.IndexIVF) else None
-
-    def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
-        if len(ids):
-            self.index.add_with_ids(
-                np.ascontiguousarray(vectors, dtype=np.float32), np.asarray(ids, dtype=np.int64)
-            )
-            self._maybe_rebuild()
-
-    def remove(self, ids: Sequence[int]) -> None:
-        if len(ids):
-            self.index.remove_ids(np.asarray(ids, dtype=np.int64))  # type: ignore[arg-type]
-
-    def ids(self) -> np.ndarray:
-        """Every stored id (for consistency checks)."""
-        return self._contents()[0]
-
-    def _contents(self) -> tuple[np.ndarray, np.ndarray]:
-        """(ids, vectors) of everything stored, read in bulk from either layout."""
-        ivf = self.ivf
-        if ivf is None:
-            ids = faiss.vector_to_array(self.index.id_map)  # type: ignore[attr-defined]
-            return ids, self.index.index.reconstruct_n(0, len(ids))  # type: ignore[attr-defined]
-        lists = ivf.invlists
-        assert lists is not None
-        id_parts, vec_parts = [], []
-        for i in range(ivf.nlist):
-            size = lists.list_size(i)
-            if size:
-                id_parts.append(faiss.rev_swig_ptr(lists.get_ids(i), size).copy())
-                codes = faiss.rev_swig_ptr(lists.get_codes(i), size * lists.code_size)
-                vec_parts.append(np.frombuffer(codes.tobytes(), np.float32).reshape(size, -1))
-        if not id_parts:
-            return np.zeros(0, np.int64), np.zeros((0, self.dim), np.float32)
-        return np.concatenate(id_parts), np.vstack(vec_parts)
-
-    def _maybe_rebuild(self) -> None:
-        n = int(self.index.ntotal)
-        ivf = self.ivf
-        trained_for = (ivf.nlist // 4) ** 2 if ivf is not None else 0
-        if n < self.ivf_threshold or (ivf is not None and n < 4 * trained_for):
-            return
-        ids, vectors = self._contents()
-        nlist = 4 * int(np.sqrt(n))
-        sample = vectors[np.random.default_rng(0).choice(n, min(n, 64 * nlist), replace=False)]
-        quantizer = faiss.IndexFlatIP(self.dim)
-        index = faiss.IndexIVFFlat(quantizer, self.dim, nlist, faiss.METRIC_INNER_PRODUCT)
-        index.train(np.ascontiguousarray(sample, dtype=np.float32))
-        index.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), ids.astype(np.int64))
-        index.nprobe = max(1, nlist // PROBE_SHARE)
-        self.index = index
-
-    def search(
-        self, query: np.ndarray, k: int, allowed: Sequence[int] | None = None
-    ) -> list[tuple[int, float]]:
-        if self.index.ntotal == 0 or k <= 0:
-            return []
-        params: Any = None
-        if allowed is not None:
-            if not len(allowed):
-                return []
-            selector = faiss.IDSelectorBatch(np.asarray(allowed, "int64"))
-            if self.ivf is not None:
-                params = faiss.SearchParametersIVF(sel=selector, nprobe=self._nprobe())  # type: ignore[call-arg]
-            else:
-                params = faiss.SearchParameters(sel=selector)  # type: ignore[call-arg]
-        elif self.ivf is not None:
-            params = faiss.SearchParametersIVF(nprobe=self._nprobe())  # type: ignore[call-arg]
-        q = np.ascontiguousarray(query.reshape(1, -1), dtype=np.float32)
-        scores, ids = self.index.search(q, min(k, self.index.ntotal), params=params)
-        return [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i != -1]
-
-    def _nprobe(self) -> int:
-        ivf = self.ivf
-        return max(1, ivf.nlist // PROBE_SHARE) if ivf is not None else 0
-
-    def __len__(self) -> int:
-        return int(self.index.ntotal)
-
-
-class FaissStore(Store):
-    """One index directory, loaded in memory for search and rewritten whole on change."""
+class FaissStore(SegmentMerges, Store):
+    """One index folder: segments and the SQLite file loaded for search, written by adding."""
 
     kind = "faiss"
 
@@ -155,7 +53,13 @@ class FaissStore(Store):
         self._lock = threading.RLock()
         self.generations = Generations(path)
         self.table: ChunkTable | None = None
-        self.vectors: FaissVectors | None = None
+        self.vectors: SegmentSet | None = None
+        self.policy = MergePolicy()
+        self.background_merge = True  # False: merges only when `merge()` is called
+        self._dir: Path | None = None  # the store folder `table` was opened in
+        self._merging: frozenset[str] = frozenset()
+        self._merge_thread: threading.Thread | None = None
+        self._merge_mutex = threading.Lock()
         self._load()
 
     # ---- lifecycle -----------------------------------------------------------------------
@@ -166,41 +70,73 @@ class FaissStore(Store):
             self.generations.manifest = Generations.empty()
             # The width comes from the model, so an empty index loads it now rather than in
             # the middle of its first write.
-            self._swap(ChunkTable.new(), FaissVectors(self._dim()))
+            self._close_table()
+            self.table, self._dir = ChunkTable.new(), None
+            self.vectors = SegmentSet(self._dim(), [], np.zeros(0, np.int64))
             return
-        gen_dir = self.path / manifest["generation_dir"]
+        self._open(manifest)
+
+    def _open(self, manifest: dict[str, Any]) -> None:
+        """Loads the generation `manifest` names, reusing segments already in memory."""
+        store_dir = self.path / str(manifest.get("generation_dir"))
+        legacy = "segments" not in manifest  # format 1: one vectors.faiss per generation folder
+        entries: list[dict[str, Any]] = manifest.get("segments") or []
+        if legacy:
+            entries = [{"file": VECTORS, "lo": 0, "hi": int(manifest.get("next_id", 1))}]
+        known = {s.name: s for s in self.vectors.segments} if self.vectors else {}
+        if store_dir != self._dir:
+            known = {}
+        table = self.table if store_dir == self._dir else None
         try:
-            vectors = FaissVectors.load(gen_dir / VECTORS)
-            table = ChunkTable.open_readonly(gen_dir / TABLE)
-            n_chunks = table.count_chunks()
+            segments = []
+            for e in entries:
+                seg = known.get(e["file"])
+                if seg is None:
+                    loaded = FaissVectors.load(store_dir / e["file"])
+                    seg = Segment(e["file"], loaded, int(e["lo"]), int(e["hi"]))
+                if "count" in e and seg.size != int(e["count"]):
+                    raise ValueError(f"{e['file']} holds {seg.size} vectors, not {e['count']}")
+                segments.append(seg)
+            tombstones = np.zeros(0, np.int64)
+            if manifest.get("deleted"):
+                tombstones = np.load(store_dir / manifest["deleted"], allow_pickle=False)
+            dim = int(manifest.get("dim") or (segments[0].vectors.dim if segments else 0))
+            if any(s.vectors.dim != dim for s in segments):
+                raise ValueError("segments of different widths")
+            vectors = SegmentSet(dim, segments, tombstones)
+            if table is None:
+                table = ChunkTable.open(store_dir / TABLE)
+            table.view(int(manifest.get("generation", 0)))
+            n_chunks = table.count_chunks() if legacy else int(manifest.get("chunks", -1))
         except Exception as exc:  # faiss raises RuntimeError, sqlite DatabaseError, OSError...
+            if table is not None and table is not self.table:
+                table.close()
             raise IndexUnavailableError(
                 f"index at {self.path} is damaged ({exc.__class__.__name__}); "
                 f"{rebuild_hint(self.path)}"
             ) from None
-        if n_chunks != len(vectors) or vectors.dim != manifest.get("dim", vectors.dim):
+        if n_chunks != len(vectors):
             raise IndexUnavailableError(
                 f"index at {self.path} is damaged ({len(vectors)} vectors for {n_chunks} "
                 f"chunks); {rebuild_hint(self.path)}"
             )
+        if table is not self.table:
+            self._close_table()
         self.generations.manifest = manifest
-        self._swap(table, vectors)
+        self.table, self.vectors, self._dir = table, vectors, store_dir
 
-    def _swap(self, table: ChunkTable, vectors: FaissVectors | None) -> None:
-        old = self.table
-        self.table, self.vectors = table, vectors
-        if old is not None:
-            old.close()
+    def _close_table(self) -> None:
+        if self.table is not None:
+            self.table.close()
+            self.table = None
 
     def refresh(self) -> None:
         with self._lock:
             if not self.generations.changed():
                 return
             manifest = self.generations.read()
-            if manifest and manifest.get("generation") != self.generations.manifest.get(
-                "generation"
-            ):
-                self._load()
+            if manifest and _stamp(manifest) != _stamp(self.generations.manifest):
+                self._open(manifest)
 
     @contextlib.contextmanager
     def writer(self) -> Iterator[None]:
@@ -208,37 +144,161 @@ class FaissStore(Store):
             self.refresh()
             yield
 
-    def write(self, puts: Sequence[DocumentWrite], deletes: Sequence[str] = ()) -> None:
+    def close(self) -> None:
+        thread = self._merge_thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join()
         with self._lock:
+            self._close_table()
 
-            def fill(tmp: Path) -> dict[str, Any]:
-                vectors = self.vectors.copy() if self.vectors else FaissVectors(self._dim())
-                table = self._table.copy_to(tmp / TABLE)
-                next_id = int(self.generations.manifest["next_id"])
-                with table.db:  # one transaction
-                    for doc_id in [*deletes, *(p.document.doc_id for p in puts)]:
-                        vectors.remove(table.remove_document(doc_id))
-                    for put in puts:
-                        table.put_document(put.document, put.content_hash)
-                        ids = np.arange(next_id, next_id + len(put.chunks), dtype=np.int64)
-                        table.put_chunks(
+    # ---- writing -------------------------------------------------------------------------
+
+    def write(self, puts: Sequence[DocumentWrite], deletes: Sequence[str] = ()) -> None:
+        with self.writer():
+            self.prune()  # a killed writer's files first, so they never pile up
+            manifest = self.generations.manifest
+            generation = int(manifest.get("generation", 0)) + 1
+            fresh = self._dir is None  # the first write creates the store folder
+            store_dir = (
+                self.path / f".tmp-gen-{generation:06d}-{os.getpid()}" if fresh else self._dir
+            )
+            assert store_dir is not None and self.vectors is not None
+            if fresh:
+                remove_path(store_dir)  # this process's own failed first write
+                store_dir.mkdir(parents=True)
+                table = ChunkTable.new(store_dir / TABLE)
+            else:
+                assert self.table is not None
+                table = self.table
+            next_id = int(manifest["next_id"])
+            dead: list[int] = []
+            new_ids: list[np.ndarray] = []
+            new_vectors: list[np.ndarray] = []
+            table.begin()
+            try:
+                table.migrate()
+                table.rollback_after(generation - 1)
+                for doc_id in [*deletes, *(p.document.doc_id for p in puts)]:
+                    dead += table.remove_document(doc_id, generation)
+                for put in puts:
+                    table.put_document(put.document, put.content_hash, generation)
+                    ids = np.arange(next_id, next_id + len(put.chunks), dtype=np.int64)
+                    table.put_chunks(
+                        (
                             (int(i), c.doc_id, c.ordinal, c.start, c.end, c.text)
                             for i, c in zip(ids, put.chunks, strict=True)
-                        )
-                        vectors.add(ids, put.vectors)
-                        next_id += len(put.chunks)
-                table.finish()
-                vectors.save(tmp / VECTORS)
-                return {"next_id": next_id, "dim": vectors.dim, "embedder": self._embedder_name}
+                        ),
+                        generation,
+                    )
+                    new_ids.append(ids)
+                    new_vectors.append(np.asarray(put.vectors, dtype=np.float32))
+                    next_id += len(put.chunks)
+                table.commit()  # invisible until the manifest names `generation`
+            except BaseException:
+                table.rollback()
+                raise
+            vectors = self._add_segment(
+                store_dir, generation, fresh, new_ids, new_vectors, np.asarray(dead, np.int64)
+            )
+            if fresh:
+                table.close()
+                final = self.path / "gen-000001"
+                remove_path(final)  # a killed first write's folder the manifest never named
+                os.replace(store_dir, final)
+                fsync_dir(self.path)
+                store_dir = final
+            self._commit(store_dir, vectors, generation=generation, next_id=next_id)
+            if fresh:
+                self._open(self.generations.manifest)
+            self._maybe_merge()
 
-            self.generations.commit(fill)
-            self._load()
-            self.generations.prune()
+    def _add_segment(
+        self,
+        store_dir: Path,
+        generation: int,
+        fresh: bool,
+        new_ids: list[np.ndarray],
+        new_vectors: list[np.ndarray],
+        dead: np.ndarray,
+    ) -> SegmentSet:
+        """The vectors after a write: a new segment with the new vectors (and the newest
+        segment's live ones, when it is small), the removed ids as tombstones."""
+        assert self.vectors is not None
+        current = self.vectors
+        segments = list(current.segments)
+        tombstones = np.union1d(current.tombstones, dead)
+        ids = np.concatenate(new_ids) if new_ids else np.zeros(0, np.int64)
+        vecs = np.vstack(new_vectors) if new_vectors else np.zeros((0, current.dim), np.float32)
+        tail = segments[-1] if segments else None
+        if (
+            tail is not None
+            and tail.size < self.policy.coalesce_below
+            and tail.name not in self._merging
+            and (len(ids) or len(dead))
+        ):
+            tail_ids, tail_vecs = tail.vectors._contents()
+            live = ~np.isin(tail_ids, tombstones)
+            tombstones = np.setdiff1d(tombstones, tail_ids)
+            ids = np.concatenate([tail_ids[live], ids])
+            vecs = np.vstack([tail_vecs[live], vecs])
+            segments.pop()
+        if len(ids) or (tail is not None and tail not in segments):
+            dim = current.dim or int(vecs.shape[1])
+            seg_vectors = FaissVectors(dim, ivf_threshold=IVF_THRESHOLD)
+            seg_vectors.add(ids, vecs)
+            name = VECTORS if fresh else f"seg-{generation:06d}.faiss"
+            write_durably(store_dir, name, seg_vectors.save)
+            lo, hi = (int(ids.min()), int(ids.max())) if len(ids) else (0, -1)
+            segments.append(Segment(name, seg_vectors, lo, hi))
+        return SegmentSet(current.dim or self._dim(), segments, tombstones)
 
-    def close(self) -> None:
-        with self._lock:
-            if self.table is not None:
-                self.table.close()
+    def _commit(self, store_dir: Path, vectors: SegmentSet, **fields: Any) -> None:
+        """Writes the tombstones if they changed, swaps the manifest, drops what it no
+        longer names. The caller holds the writer lock."""
+        manifest = self.generations.manifest
+        deleted = manifest.get("deleted")
+        assert self.vectors is not None
+        if not np.array_equal(vectors.tombstones, self.vectors.tombstones) or (
+            deleted and not len(vectors.tombstones)
+        ):
+            deleted = None
+            if len(vectors.tombstones):
+                deleted = f"deleted-{uuid.uuid4().hex[:12]}.npy"
+                write_durably(store_dir, deleted, lambda p: np.save(p, vectors.tombstones))
+        self.generations.swap(
+            {
+                **fields,
+                "generation_dir": store_dir.name,
+                "dim": vectors.dim,
+                "embedder": self._embedder_name,
+                "segments": [s.entry() for s in vectors.segments],
+                "deleted": deleted,
+                "chunks": len(vectors),
+            }
+        )
+        self.generations.changed()  # our own swap is no news to `refresh`
+        self.vectors = vectors
+        if self.table is not None and store_dir == self._dir:
+            self.table.view(int(self.generations.manifest["generation"]))
+        self.prune()
+
+    def prune(self) -> None:
+        """Removes files no manifest names any more and leftovers of killed writers and
+        mergers. The caller holds the writer lock."""
+        manifest = self.generations.manifest
+        current = manifest.get("generation_dir")
+        for p in self.path.iterdir():
+            if (p.name.startswith("gen-") and p.name != current) or p.name.startswith(".tmp-gen-"):
+                remove_path(p)
+        if not current or not (self.path / current).is_dir():
+            return
+        named = {e["file"] for e in manifest.get("segments") or [{"file": VECTORS}]}
+        named |= {manifest.get("deleted"), TABLE, f"{TABLE}-journal"}
+        with self.generations.merge_lock(wait=False) as no_merger:
+            for p in (self.path / current).iterdir():
+                if p.name in named or (p.name.startswith(".tmp-merge-") and not no_merger):
+                    continue
+                remove_path(p)
 
     # ---- reading -------------------------------------------------------------------------
 
@@ -296,14 +356,22 @@ class FaissStore(Store):
         allowed: Sequence[int] | None = None,
         flt: DateSourceFilter | None = None,
     ) -> list[tuple[int, float]]:
-        with self._lock:
-            if flt:
+        if flt:
+            with self._lock:
                 ids = set(self._table.allowed_ids(flt))
-                allowed = list(ids if allowed is None else ids.intersection(allowed))
-            return self.vectors.search(vector, k, allowed) if self.vectors else []
+            allowed = list(ids if allowed is None else ids.intersection(allowed))
+        # No lock: a SegmentSet is immutable and replaced whole, so a search never waits
+        # for a write or a merge swap in this process.
+        vectors = self.vectors
+        return vectors.search(vector, k, allowed) if vectors else []
 
     def lexical_search(
         self, query: str, k: int, flt: DateSourceFilter | None = None
     ) -> list[tuple[int, float]]:
         with self._lock:
             return self._table.lexical_search(query, k, flt)
+
+
+def _stamp(manifest: dict[str, Any]) -> tuple[int, int]:
+    """Identity of a committed manifest: merges swap it without a new generation."""
+    return int(manifest.get("generation", 0)), int(manifest.get("commit", 0))

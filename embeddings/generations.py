@@ -1,14 +1,17 @@
-"""Atomic, crash-safe generations of an index directory: manifest, commit and writer lock.
+"""Atomic, crash-safe generations of an index directory: manifest, swap and locks.
 
-Layout::
+Layout (format 2; the store decides what the files in the store folder are)::
 
-    manifest.json        format, version, current generation, id counter (replaced atomically)
-    gen-000007/          the current generation (whatever files the store writes there)
+    manifest.json        format, version, generation, id counter, the files that make it up
+    gen-000001/          the store folder: files are immutable once a manifest names them,
+                         except the store's own in-place transactional database
     .lock                serialises writers across processes
+    .merge.lock          held by whoever is merging, so leftovers of dead mergers are known
 
-Every change writes a complete new generation beside the current one and then swaps
-`manifest.json` with one `os.replace`, so a crash at any point leaves the previous generation
-readable. Nothing here knows what the files inside a generation are.
+A change writes its new files beside the current ones, makes them durable, then swaps
+`manifest.json` with one `os.replace`: a crash at any point leaves the previous manifest
+and everything it names readable. Format 1 (every change a whole new `gen-N` folder) is
+still read: its current folder becomes the store folder.
 """
 
 from __future__ import annotations
@@ -26,7 +29,8 @@ from typing import Any
 from embeddings.errors import IndexUnavailableError
 
 FORMAT = "rag-index"
-VERSION = 1
+VERSION = 2
+READABLE = (1, 2)  # format 1: one folder per generation, read as a single segment
 MANIFEST = "manifest.json"
 
 
@@ -47,6 +51,22 @@ def fsync_file(path: Path) -> None:
         os.fsync(fh.fileno())
 
 
+def write_durably(folder: Path, name: str, write: Callable[[Path], Any]) -> None:
+    """Writes `folder/name` under a temporary name first, fsyncs it and renames it, so the
+    name only ever holds a whole file (a killed writer leaves a `.tmp-w-*` behind)."""
+    tmp = folder / f".tmp-w-{name}"
+    write(tmp)
+    fsync_file(tmp)
+    os.replace(tmp, folder / name)
+
+
+def remove_path(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
+
+
 class Generations:
     """The manifest of one index directory and the commit protocol around it."""
 
@@ -54,6 +74,7 @@ class Generations:
         self.path = path
         self.manifest: dict[str, Any] = self.empty()
         self._seen: tuple[int, int, int] | None = None  # stat of the manifest last read
+        self._held = 0  # writer() depth in this process (callers serialise with their lock)
 
     @staticmethod
     def empty() -> dict[str, Any]:
@@ -86,7 +107,7 @@ class Generations:
             raise IndexUnavailableError(
                 f"{self.path} does not hold a rag index; {rebuild_hint(self.path)}"
             )
-        if manifest.get("version") != VERSION:
+        if manifest.get("version") not in READABLE:
             raise IndexUnavailableError(
                 f"index at {self.path} has format version {manifest.get('version')}, this "
                 f"program reads version {VERSION}; {rebuild_hint(self.path)}"
@@ -110,54 +131,55 @@ class Generations:
 
     @contextlib.contextmanager
     def writer(self) -> Iterator[None]:
-        """Holds the directory's write lock (across processes) for one change."""
-        self.path.mkdir(parents=True, exist_ok=True)
-        with open(self.path / ".lock", "a") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
+        """Holds the directory's write lock (across processes) for one change; re-entrant
+        for the thread that holds it (a second flock on the same file would deadlock)."""
+        if self._held:
+            self._held += 1
             try:
                 yield
             finally:
+                self._held -= 1
+            return
+        self.path.mkdir(parents=True, exist_ok=True)
+        with open(self.path / ".lock", "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            self._held = 1
+            try:
+                yield
+            finally:
+                self._held = 0
                 fcntl.flock(lock, fcntl.LOCK_UN)
 
-    def commit(self, write: Callable[[Path], dict[str, Any]]) -> dict[str, Any]:
-        """Runs `write(tmp_dir)`, which fills a new generation and returns manifest fields,
-        then makes that generation current with one `os.replace` of the manifest."""
-        generation = int(self.manifest.get("generation", 0)) + 1
-        name = f"gen-{generation:06d}"
-        tmp = self.path / f".tmp-{name}-{os.getpid()}"
-        for stale in self.path.glob(".tmp-gen-*"):  # killed writers' (other pids); we hold the lock
-            shutil.rmtree(stale, ignore_errors=True)
-        tmp.mkdir(parents=True)
-        try:
-            fields = write(tmp)
-            for f in tmp.iterdir():
-                fsync_file(f)
-            # A writer killed between this rename and the manifest swap leaves `name` behind;
-            # the manifest never pointed at it, and renaming onto a non-empty folder fails
-            # (ENOTEMPTY), which made every later write fail. Under the lock it is an orphan.
-            shutil.rmtree(self.path / name, ignore_errors=True)
-            os.replace(tmp, self.path / name)
-            manifest = {
-                **self.manifest,
-                **fields,
-                "generation": generation,
-                "generation_dir": name,
-                "updated_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-            }
-            staged = self.path / f".{MANIFEST}.tmp"
-            staged.write_text(json.dumps(manifest, indent=2), "utf-8")
-            fsync_file(staged)
-            os.replace(staged, self.path / MANIFEST)  # <- the commit point
-            fsync_dir(self.path)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
+    @contextlib.contextmanager
+    def merge_lock(self, *, wait: bool) -> Iterator[bool]:
+        """Holds `.merge.lock`; yields False (without waiting) when another merger has it."""
+        self.path.mkdir(parents=True, exist_ok=True)
+        with open(self.path / ".merge.lock", "a") as lock:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+            except BlockingIOError:
+                yield False
+                return
+            try:
+                yield True
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
+    def swap(self, fields: dict[str, Any]) -> dict[str, Any]:
+        """Makes a new manifest current (the caller has made every file it names durable);
+        `commit` counts every swap, `generation` only the ones that change the contents."""
+        manifest = {
+            **self.manifest,
+            **fields,
+            "format": FORMAT,
+            "version": VERSION,
+            "commit": int(self.manifest.get("commit", self.manifest.get("generation", 0))) + 1,
+            "updated_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        }
+        staged = self.path / f".{MANIFEST}.tmp"
+        staged.write_text(json.dumps(manifest, indent=2), "utf-8")
+        fsync_file(staged)
+        os.replace(staged, self.path / MANIFEST)  # <- the commit point
+        fsync_dir(self.path)
         self.manifest = manifest
         return manifest
-
-    def prune(self) -> None:
-        """Removes older generations and leftovers of crashed writers."""
-        current = self.manifest.get("generation_dir")
-        for p in self.path.iterdir():
-            if (p.name.startswith("gen-") and p.name != current) or p.name.startswith(".tmp-gen-"):
-                shutil.rmtree(p, ignore_errors=True)

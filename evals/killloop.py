@@ -4,15 +4,18 @@
     python -m evals.killloop --kills 5 --index /tmp/k --seed 3 --max-delay 2
 
 A worker process (`--worker`) loops over random writes — add articles, replace one, delete
-one; every write is a full generation save — and prints each generation it commits. The
-parent kills it with SIGKILL after a random delay, then opens the index itself and checks:
+one, merge every segment into one — and prints each generation it commits (a merge keeps
+the generation). Its merge policy is tiny (segments of a few chunks, merged past three), so
+the kills land in segment writes, tombstone writes and merges alike. The parent kills it
+with SIGKILL after a random delay, then opens the index itself and checks:
 
 - it opens (no `IndexUnavailableError`), at the last generation the worker reported or the
   one after it (the write in flight either committed or did not);
 - it is whole: vectors, chunk rows and full-text rows are the same set of ids, every article
   has its chunks and is one of the texts the worker wrote;
-- no leftovers pile up: besides the current generation at most one `gen-*` / `.tmp-gen-*`
-  folder (the write that was killed) remains, and the next write clears it.
+- no leftovers pile up: besides what the manifest names, at most the files of the one write
+  or merge that was killed remain (a segment and a tombstone file, or a merge's output),
+  and the next write clears them.
 
 Exit status 0 when every kill passed; one line per failure on stderr otherwise.
 """
@@ -61,11 +64,16 @@ def worker(index_dir: Path, seed: int) -> None:
     rng = random.Random(seed)
     embedder = Embedder()
     embedder.encode(["warm up"])  # so the kill lands in writes, not in loading the model
+    from embeddings.segments import MergePolicy
+
     index = Index(index_dir, embedder)
+    store = index.store
+    store.policy = MergePolicy(coalesce_below=8, max_segments=3)  # type: ignore[attr-defined]
+    store.background_merge = False  # type: ignore[attr-defined]  # merges are an op below
     print(f"ready {index.generation}", flush=True)
     while True:
         docs = index.documents()
-        op = rng.choice(["add", "add", "update", "delete"] if docs else ["add"])
+        op = rng.choice(["add", "add", "update", "delete", "merge"] if docs else ["add"])
         if op == "add":
             new = []
             for _ in range(rng.randint(1, 3)):
@@ -76,8 +84,11 @@ def worker(index_dir: Path, seed: int) -> None:
             old = rng.choice(docs)
             version = int(old.text.split()[3]) + 1  # "Story dN version V ..."
             index.ingest([Document(old.doc_id, old.doc_id, article(old.doc_id, version))])
-        else:
+        elif op == "delete":
             index.delete(rng.choice(docs).doc_id)
+        else:
+            segments = store.vectors.segments  # type: ignore[attr-defined]
+            store.merge([s.name for s in segments])  # type: ignore[attr-defined]
         print(f"gen {index.generation} {op}", flush=True)
 
 
@@ -119,7 +130,10 @@ def check_index(index_dir: Path, embedder: object, reported: int) -> tuple[int, 
             f"ids differ: {len(chunk_ids)} chunks, {len(fts_ids)} text rows, "
             f"{len(faiss_ids)} vectors"
         )
-    for doc in index.documents():
+    documents = index.documents()
+    if len({d.doc_id for d in documents}) != len(documents):
+        problems.append("an article is listed twice (an old version still visible)")
+    for doc in documents:
         n = db.execute("SELECT count(*) FROM chunks WHERE doc_id=?", (doc.doc_id,)).fetchone()[0]
         words = doc.text.split()
         if n == 0:
@@ -130,16 +144,25 @@ def check_index(index_dir: Path, embedder: object, reported: int) -> tuple[int, 
     return generation, problems
 
 
-def leftovers(index_dir: Path, generation: int) -> tuple[str, ...]:
-    """Generation folders other than the current one."""
-    current = f"gen-{generation:06d}"
-    return tuple(
-        sorted(
-            p.name
-            for p in index_dir.iterdir()
-            if (p.name.startswith("gen-") and p.name != current) or p.name.startswith(".tmp-gen-")
-        )
-    )
+def leftovers(index_dir: Path) -> tuple[str, ...]:
+    """Folders and store files the current manifest does not name."""
+    import json
+
+    path = index_dir / "manifest.json"
+    manifest = json.loads(path.read_text()) if path.exists() else {}
+    current = manifest.get("generation_dir")
+    extra = [
+        p.name
+        for p in index_dir.iterdir()
+        if (p.name.startswith("gen-") and p.name != current) or p.name.startswith(".tmp-gen-")
+    ]
+    named = {e["file"] for e in manifest.get("segments") or [{"file": "vectors.faiss"}]}
+    named |= {manifest.get("deleted"), "chunks.sqlite", "chunks.sqlite-journal"}
+    if current and (index_dir / current).is_dir():
+        extra += [
+            f"{current}/{p.name}" for p in (index_dir / current).iterdir() if p.name not in named
+        ]
+    return tuple(sorted(extra))
 
 
 def _read_lines(proc: subprocess.Popen[bytes], until: float) -> list[str]:
@@ -208,9 +231,9 @@ def run(
             if parts[0] == "gen":
                 reported, last_op = int(parts[1]), parts[2]
         generation, problems = check_index(index_dir, embedder, reported)
-        extra = leftovers(index_dir, generation) if generation >= 0 else ()
-        if len(extra) > 1:
-            problems.append(f"{len(extra)} leftover generation folders: {', '.join(extra)}")
+        extra = leftovers(index_dir) if generation >= 0 else ()
+        if len(extra) > 2:  # a killed write's segment and tombstone files, at most
+            problems.append(f"{len(extra)} leftover files: {', '.join(extra)}")
         result = KillResult(
             kill,
             round(delay, 3),
