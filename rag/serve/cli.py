@@ -6,9 +6,12 @@ import argparse
 import contextlib
 import os
 import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
 
 from rag.errors import RagError
-from rag.serve.config import ServeConfig
+from rag.settings import settings_for
 from rag.ui.server import port_free
 
 
@@ -27,21 +30,22 @@ def configure_parser(p: argparse.ArgumentParser) -> None:
         "--timeout", type=float, default=None, dest="timeout_s", help="seconds per question (60)"
     )
     p.add_argument("--no-ui", action="store_true", help="do not mount the web UI at /ui")
+    p.add_argument(
+        "--print-settings",
+        action="store_true",
+        help="print the effective settings and where each comes from (secrets masked), and exit",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     try:
-        config = ServeConfig.from_env(
-            host=args.host,
-            port=args.port,
-            workers=args.workers,
-            concurrency=args.concurrency,
-            queue_size=args.queue_size,
-            timeout_s=args.timeout_s,
-            ui=False if args.no_ui else None,
-        )
+        settings = settings_for(args)
+        if getattr(args, "print_settings", False):
+            print(settings.describe())
+            return 0
+        config = settings.serve.checked()
     except ValueError as exc:
         print(f"rag serve: {exc}", file=sys.stderr)
         return 2
@@ -54,29 +58,32 @@ def run(args: argparse.Namespace) -> int:
         return 1
     import uvicorn
 
-    for name, value in (
-        ("RAG_INDEX_DIR", getattr(args, "index", None)),
-        ("RAG_GENERATOR", getattr(args, "generator", None)),
-        ("RAG_MODEL", getattr(args, "model", None)),
-        ("RAG_BASE_URL", getattr(args, "base_url", None)),
-    ):
-        if value:
-            os.environ[name] = str(value)
-    os.environ.update(config.to_env())  # read again by each worker's create_app_from_env
     url = f"http://{config.host}:{config.port}"
     kwargs = dict(host=config.host, port=config.port, log_level="warning", access_log=False)
     if config.workers == 1:
-        from rag.pipeline import Pipeline, Settings
+        from rag.pipeline import Pipeline
         from rag.serve.app import create_app
 
         try:  # load here, so a bad index or model is one line before anything listens
-            app = create_app(Pipeline(settings=Settings.from_env()), config)
+            app = create_app(Pipeline(settings=settings.reader, config=settings), config)
         except RagError as exc:
             print(f"rag serve: {exc}", file=sys.stderr)
             return 1
         print(f"rag serve: {url} (API docs {url}/docs, UI {url}/ui)", flush=True)
         uvicorn.run(app, **kwargs)  # type: ignore[arg-type]
         return 0
-    print(f"rag serve: {url} with {config.workers} workers", flush=True)
-    uvicorn.run("rag.serve.app:create_app_from_env", factory=True, workers=config.workers, **kwargs)  # type: ignore[arg-type]
+    with _metrics_dir() as metrics_dir:
+        os.environ.update(settings.to_env())  # read again by each worker's create_app_from_env
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
+        print(f"rag serve: {url} with {config.workers} workers", flush=True)
+        factory = "rag.serve.app:create_app_from_env"
+        uvicorn.run(factory, factory=True, workers=config.workers, **kwargs)  # type: ignore[arg-type]
     return 0
+
+
+@contextlib.contextmanager
+def _metrics_dir() -> Iterator[Path]:
+    """A fresh folder, readable by this user only, for the workers' metric files: files left
+    by an earlier run would count its requests again. Removed when the server stops."""
+    with tempfile.TemporaryDirectory(prefix="rag-metrics-") as folder:
+        yield Path(folder)
