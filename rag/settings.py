@@ -284,12 +284,11 @@ def load_settings(
 def flags_from_args(args: argparse.Namespace) -> dict[str, Any]:
     """The options a user gave on the command line, as `load_settings` flags."""
     flags = {field: getattr(args, dest, None) for dest, field in _FLAGS.items()}
-    command = getattr(args, "command", None)
-    if command == "serve":
+    if hasattr(args, "no_ui"):  # `rag serve` (`rag ui` has a --host and --port of its own)
         flags.update({field: getattr(args, dest, None) for dest, field in _SERVE_FLAGS.items()})
-        flags["ui"] = False if getattr(args, "no_ui", False) else None
-    if command == "ui":
-        flags["ui_auth"] = getattr(args, "auth", None)
+        flags["ui"] = False if args.no_ui else None
+    if hasattr(args, "auth"):  # `rag ui`
+        flags["ui_auth"] = args.auth
     return flags
 
 

@@ -158,3 +158,17 @@ def test_the_readme_tables_name_only_variables_that_are_read() -> None:
     documented |= set(re.findall(r"^\|[^|\n]*/ `(RAG_[A-Z_]+)`", readme, re.M))
     assert documented >= {"RAG_STORE", "RAG_SERVE_PORT", "RAG_THREADS"}, documented
     assert documented <= {v.env for v in VARS}, documented - {v.env for v in VARS}
+
+
+def test_rag_config_shows_what_any_command_would_run_with(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from rag.cli import main
+
+    monkeypatch.setenv("RAG_MODEL", "env.gguf")
+    monkeypatch.setenv("RAG_MILVUS_TOKEN", "milvususer:milvus-pass")
+    assert main(["config", "--model", "flag.gguf", "--generator", "transformers"]) == 0
+    rows = {line.split()[0]: line for line in capsys.readouterr().out.splitlines()}
+    assert re.search(r"flag\.gguf +flag --model$", rows["RAG_MODEL"])
+    assert re.search(r"transformers +flag --generator$", rows["RAG_GENERATOR"])
+    assert re.search(r"RAG_MILVUS_TOKEN +\*\*\*\* +env$", rows["RAG_MILVUS_TOKEN"])
