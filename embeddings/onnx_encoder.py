@@ -61,7 +61,9 @@ def _sha256(path: Path) -> str:
 class OnnxEncoder:
     """Tokenise, run the ONNX graph, mean-pool over real tokens, L2-normalise."""
 
-    def __init__(self, onnx_path: Path, tokenizer_json: Path) -> None:
+    def __init__(
+        self, onnx_path: Path, tokenizer_json: Path, *, cache_dir: Path | None = None
+    ) -> None:
         if _sha256(onnx_path) != MODEL_SHA256:
             raise EncoderUnavailableError(
                 f"{onnx_path} is not the pinned MiniLM int8 export: "
@@ -76,6 +78,7 @@ class OnnxEncoder:
         self.tokenizer.enable_truncation(max_length=MAX_TOKENS)
         self.tokenizer.no_padding()  # padded per batch below, to the batch's longest text
         self.onnx_path = onnx_path
+        self.cache_dir = cache_dir  # of the int8 copy; None: model_cache_dir()
         self.session = _session(onnx_path)
         self._inputs = {i.name for i in self.session.get_inputs()}
         self._documents: Any = None
@@ -84,7 +87,9 @@ class OnnxEncoder:
         """The session for articles: int8 matrix products when they can be built here."""
         with _BUILD_LOCK:
             if self._documents is None:
-                path = derived(self.onnx_path, ".int8-matmul.onnx", _quantize, stem="minilm-l6")
+                path = derived(
+                    self.onnx_path, ".int8-matmul.onnx", _quantize, self.cache_dir, stem="minilm-l6"
+                )
                 self._documents = self.session
                 if path != self.onnx_path:
                     try:

@@ -1,4 +1,4 @@
-"""`rag` command line: ingest, watch, ask, chat, list, delete, stats, eval, ui, serve.
+"""`rag` command line: ingest, watch, ask, chat, list, delete, stats, config, eval, ui, serve.
 
 Every error a user can cause ends as one line on stderr and a non-zero exit code.
 """
@@ -9,7 +9,6 @@ import argparse
 import datetime as dt
 import json
 import logging
-import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -22,29 +21,39 @@ if TYPE_CHECKING:
     from embeddings.embedder import Embedder
     from rag.cli_format import Status
     from rag.pipeline import Pipeline
+    from rag.settings import RagSettings
 
 
 class UsageError(RagError):
     """A command line that cannot be run as given (e.g. an --index folder that does not exist)."""
 
 
-def _index_dir(args: argparse.Namespace) -> Path:
-    from rag.pipeline import Settings, default_index_dir
+def _settings(args: argparse.Namespace) -> RagSettings:
+    """Read once, in `main`, from the environment and this command line."""
+    from rag.settings import settings_for
 
-    return args.index or Settings.from_env().index_dir or default_index_dir()
+    return settings_for(args)
+
+
+def _index_dir(args: argparse.Namespace) -> Path:
+    from rag.pipeline import default_index_dir
+
+    return args.index or _settings(args).reader.index_dir or default_index_dir()
 
 
 def _check_index_exists(args: argparse.Namespace) -> None:
-    """A mistyped --index must not become a new index: only `rag ingest` creates one. The
-    servers (`rag ui`, `rag serve`) hold RAG_INDEX_DIR to the same rule."""
+    """A mistyped --index must not become a new index: only `rag ingest` and a watcher
+    (`rag watch`, `rag serve --watch`) create one. The servers (`rag ui`, `rag serve`) hold
+    RAG_INDEX_DIR to the same rule."""
     from rag.pipeline import missing_index
 
+    settings = _settings(args)
     path, given = getattr(args, "index", None), "--index"
-    if path is None and args.command in ("ui", "serve") and os.environ.get("RAG_INDEX_DIR"):
-        path, given = os.environ["RAG_INDEX_DIR"], "RAG_INDEX_DIR"
-    if path is None or args.command == "ingest":
+    if path is None and args.command in ("ui", "serve") and settings.reader.index_dir:
+        path, given = settings.reader.index_dir, "RAG_INDEX_DIR"
+    if path is None or args.command in ("ingest", "watch") or getattr(args, "watch", None):
         return  # the default index is created on first use, with the seed article
-    problem = missing_index(path)
+    problem = missing_index(path, settings.store)
     if problem:
         shown = Path(path).expanduser()
         raise UsageError(
@@ -55,15 +64,11 @@ def _check_index_exists(args: argparse.Namespace) -> None:
 
 
 def _pipeline(args: argparse.Namespace, embedder: Embedder | None = None) -> Pipeline:
-    from rag.pipeline import Pipeline, Settings
+    from rag.pipeline import Pipeline
 
     _check_index_exists(args)
-    settings = Settings.from_env(
-        generator=getattr(args, "generator", None),
-        model=getattr(args, "model", None),
-        base_url=getattr(args, "base_url", None),
-    )
-    return Pipeline(args.index, settings=settings, embedder=embedder)
+    settings = _settings(args)
+    return Pipeline(args.index, settings=settings.reader, embedder=embedder, config=settings)
 
 
 def _show_progress(args: argparse.Namespace) -> bool:
@@ -72,11 +77,16 @@ def _show_progress(args: argparse.Namespace) -> bool:
 
 def cmd_ingest(args: argparse.Namespace) -> int:
     from rag.cli_format import ProgressEmbedder, Status, skipped_lines
-    from rag.pipeline import Settings
 
+    settings = _settings(args)
     status = Status(_show_progress(args) and not args.quiet)
     status.show(f"reading {', '.join(str(p) for p in args.paths)} (and loading the embedder)…")
-    embedder = ProgressEmbedder(Settings.from_env().embedder_path, before_bar=status.clear)
+    embedder = ProgressEmbedder(
+        settings.reader.embedder_path,
+        before_bar=status.clear,
+        backend=settings.runtime.embedder_backend,
+        cache_dir=settings.runtime.model_cache,
+    )
     pipeline = _pipeline(args, embedder)
     # Stored paths are absolute, so `rag delete PATH` works from any folder.
     paths = [Path(p).expanduser().absolute() for p in args.paths]
@@ -98,15 +108,19 @@ def cmd_watch(args: argparse.Namespace) -> int:
     from embeddings.embedder import Embedder
     from embeddings.index import Index
     from embeddings.sources import FetchOptions, Watcher, parse_every, parse_sources
-    from rag.pipeline import Settings
 
     sources = parse_sources(args.sources)  # checked before any model loads
     every = parse_every(args.every)
     fetch = FetchOptions(
         timeout_s=args.timeout, host_delay_s=args.delay, max_bytes=int(args.max_page_mb * 1e6)
     )
-    embedder = Embedder(Settings.from_env().embedder_path)
-    watcher = Watcher(Index(_index_dir(args), embedder), sources, fetch=fetch)
+    settings = _settings(args)
+    embedder = Embedder(
+        settings.reader.embedder_path,
+        backend=settings.runtime.embedder_backend,
+        cache_dir=settings.runtime.model_cache,
+    )
+    watcher = Watcher(Index(_index_dir(args), embedder, settings.store), sources, fetch=fetch)
 
     def first_interrupt(signum: int, frame: object) -> None:
         print("stopping after the current article (Ctrl-C again to quit now)", file=sys.stderr)
@@ -274,6 +288,12 @@ def cmd_stats(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_config(args: argparse.Namespace) -> int:
+    """What `rag` would run with, and where each value comes from; secrets masked."""
+    print(_settings(args).describe())
+    return 0
+
+
 def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="rag", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"%(prog)s {version()}")
@@ -326,6 +346,11 @@ def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
     p = sub.add_parser("stats", parents=[index], help="articles, chunks, last update")
     p.set_defaults(func=cmd_stats)
 
+    p = sub.add_parser(
+        "config", parents=[index, model], help="the effective settings and where each comes from"
+    )
+    p.set_defaults(func=cmd_config)
+
     for name, module, parents, help_text in (
         ("eval", "evals.cli", [model], "measure answer quality"),
         ("ui", "rag.ui", [index, model], "start the web UI"),
@@ -350,8 +375,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser(argv)
     args = parser.parse_args(argv)
     try:
+        from rag.settings import flags_from_args, load_settings
+
+        args.settings = load_settings(flags=flags_from_args(args))
         if hasattr(args, "module"):
-            _check_index_exists(args)
+            if not getattr(args, "print_settings", False):
+                _check_index_exists(args)
             return int(__import__(args.module, fromlist=["run"]).run(args))
         return int(args.func(args))
     except RagError as exc:

@@ -46,8 +46,10 @@ class ProgressEmbedder(Embedder):
 
     GROUP = 256  # chunks per encode call: a bar update about every 5 s on 2 cores
 
-    def __init__(self, model_path: str | None = None, *, before_bar: Callable[[], None]) -> None:
-        super().__init__(model_path)
+    def __init__(
+        self, model_path: str | None = None, *, before_bar: Callable[[], None], **options: Any
+    ) -> None:
+        super().__init__(model_path, **options)
         self.before_bar = before_bar  # clears the status line the bar replaces
 
     def encode(

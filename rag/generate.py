@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
-import os
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -167,10 +166,9 @@ class OpenAIGenerator:
     ) -> None:
         from openai import OpenAI, Timeout
 
-        key = api_key or os.environ.get("RAG_API_KEY") or os.environ.get("OPENAI_API_KEY")
         self.client = OpenAI(
             base_url=base_url,
-            api_key=key or "not-needed",
+            api_key=api_key or "not-needed",  # RAG_API_KEY / OPENAI_API_KEY, via rag.settings
             timeout=Timeout(read_timeout, connect=connect_timeout),
             max_retries=max_retries,
         )
@@ -408,25 +406,35 @@ def _stop_at(pieces: Iterator[str], stop: list[str]) -> Iterator[str]:
 RAG_CHAT_TEMPLATE_ENV = "RAG_CHAT_TEMPLATE"
 
 
-def _read_template(variable: str) -> str | None:
-    """The served model's chat template, from the Jinja file the variable names (none: ChatML)."""
-    path = os.environ.get(variable)
+def _read_template(path: Path | None) -> str | None:
+    """The served model's chat template, from a Jinja file (none: ChatML)."""
     if not path:
         return None
     try:
         return Path(path).read_text(encoding="utf-8")
     except OSError as exc:
-        raise GeneratorError(f"cannot read the chat template {path} ({variable}): {exc}") from None
+        raise GeneratorError(
+            f"cannot read the chat template {path} ({RAG_CHAT_TEMPLATE_ENV}): {exc}"
+        ) from None
 
 
 def load_generator(
-    backend: str = "llama-cpp", model: str | None = None, base_url: str | None = None
+    backend: str = "llama-cpp",
+    model: str | None = None,
+    base_url: str | None = None,
+    *,
+    api_key: str | None = None,
+    chat_template: Path | None = None,
+    score_candidates: bool = True,
+    threads: int | None = None,
+    cache_dir: Path | None = None,
 ) -> Generator:
-    """Builds the configured generator; `model` is a path, or a served model's name."""
+    """Builds the configured generator; `model` is a path, or a served model's name. The
+    keyword options are `rag.settings.Runtime.generator_options()`."""
     if backend == "llama-cpp":
         from rag.llama import LlamaCppGenerator
 
-        return LlamaCppGenerator(model)
+        return LlamaCppGenerator(model, threads=threads, cache_dir=cache_dir)
     if backend == "transformers":
         if not model:
             raise GeneratorError("the transformers backend needs a model folder or .gguf file")
@@ -437,8 +445,8 @@ def load_generator(
         return OpenAIGenerator(
             base_url,
             model or "default",
-            chat_template=_read_template(RAG_CHAT_TEMPLATE_ENV),
-            score_candidates=os.environ.get("RAG_SCORE_CANDIDATES", "1").lower()
-            not in ("0", "false", "no", "off"),
+            api_key,
+            chat_template=_read_template(chat_template),
+            score_candidates=score_candidates,
         )
     raise GeneratorError(f"unknown generator {backend!r}; choose one of {', '.join(BACKENDS)}")

@@ -59,12 +59,12 @@ def _to_f16(source: Path, target: Path) -> None:
         raise OSError(f"llama.cpp conversion returned {status}")
 
 
-def llama_threads() -> int:
-    """Half the cores (RAG_THREADS overrides). llama.cpp threads spin at barriers: with every
-    core in use, one busy neighbour (the embedder, another request) made a 16-token answer
-    take 63 s instead of 0.1 s on a 2-core machine."""
-    if os.environ.get("RAG_THREADS"):
-        return max(1, int(os.environ["RAG_THREADS"]))
+def llama_threads(pinned: int | None = None) -> int:
+    """Half the cores (`pinned`, from RAG_THREADS, overrides). llama.cpp threads spin at
+    barriers: with every core in use, one busy neighbour (the embedder, another request) made
+    a 16-token answer take 63 s instead of 0.1 s on a 2-core machine."""
+    if pinned:
+        return max(1, pinned)
     return max(1, usable_cores() // 2)
 
 
@@ -80,13 +80,13 @@ def busy_neighbours() -> int | None:
         return None
 
 
-def prompt_threads() -> int:
+def prompt_threads(pinned: int | None = None) -> int:
     """Threads for reading the prompt: every core nobody else is using (the ~270-token prompt
     took 1.8 s on one core and 1.1 s on two here), so spinning threads never fight a busy
-    neighbour (see `llama_threads`). RAG_THREADS pins it."""
+    neighbour (see `llama_threads`). `pinned` (RAG_THREADS) pins it."""
     cores = usable_cores()
-    if os.environ.get("RAG_THREADS"):
-        return llama_threads()
+    if pinned:
+        return llama_threads(pinned)
     busy = busy_neighbours()
     if busy is None:
         try:
@@ -99,20 +99,30 @@ def prompt_threads() -> int:
 class LlamaCppGenerator:
     """A GGUF file run by llama-cpp-python on the CPU (or GPU layers when built with one)."""
 
-    def __init__(self, model_path: str | Path | None = None, *, n_ctx: int = 2048) -> None:
+    def __init__(
+        self,
+        model_path: str | Path | None = None,
+        *,
+        n_ctx: int = 2048,
+        threads: int | None = None,
+        cache_dir: Path | None = None,
+    ) -> None:
+        """`threads` pins llama.cpp's threads (RAG_THREADS); `cache_dir` is where the F16
+        copy of the packaged model is made (RAG_MODEL_CACHE; default model_cache_dir())."""
         path = Path(model_path) if model_path else packaged_model_path()
         if not path.is_file():
             raise GeneratorError(f"model file not found: {path}")
         self.name = path.name
-        self.model_path = path if model_path else widened_model_path(path)
+        self.threads = threads
+        self.model_path = path if model_path else widened_model_path(path, cache_dir)
         try:
-            self.llm = _load(self.model_path, n_ctx)
+            self.llm = _load(self.model_path, n_ctx, threads)
         except GeneratorError:
             if self.model_path == path:
                 raise
             self.model_path.unlink(missing_ok=True)  # a damaged copy: made again next time
             self.model_path = path
-            self.llm = _load(path, n_ctx)
+            self.llm = _load(path, n_ctx, threads)
         self._formatter: Any = None
         self._scorer: _BatchScorer | None = None
 
@@ -148,7 +158,7 @@ class LlamaCppGenerator:
             tails.append(tail or llm.tokenize(text.encode(), add_bos=False, special=False))
         if self._scorer is None:
             self._scorer = _BatchScorer(llm)
-        self._scorer.ctx.set_n_threads(llama_threads(), prompt_threads())
+        self._scorer.ctx.set_n_threads(llama_threads(self.threads), prompt_threads(self.threads))
         return self._scorer.score(prefix, tails, self._end_of_turn())
 
     def _end_of_turn(self) -> int:
@@ -156,7 +166,7 @@ class LlamaCppGenerator:
         return tokens[0] if len(tokens) == 1 else self.llm.token_eos()
 
     def stream(self, messages: Messages, *, max_tokens: int, stop: list[str]) -> Iterator[str]:
-        self.llm._ctx.set_n_threads(llama_threads(), prompt_threads())
+        self.llm._ctx.set_n_threads(llama_threads(self.threads), prompt_threads(self.threads))
         chunks = self.llm.create_chat_completion(
             messages=messages,  # type: ignore[arg-type]
             temperature=0.0,
@@ -171,15 +181,15 @@ class LlamaCppGenerator:
                 yield str(delta)
 
 
-def _load(path: Path, n_ctx: int) -> Any:
+def _load(path: Path, n_ctx: int, threads: int | None) -> Any:
     from llama_cpp import Llama
 
     try:
         return Llama(
             str(path),
             n_ctx=n_ctx,
-            n_threads=llama_threads(),
-            n_threads_batch=llama_threads(),
+            n_threads=llama_threads(threads),
+            n_threads_batch=llama_threads(threads),
             n_gpu_layers=-1,
             seed=0,
             verbose=False,

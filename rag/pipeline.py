@@ -7,13 +7,12 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import os
 import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from embeddings.embedder import Embedder
 from embeddings.errors import IngestError
@@ -38,6 +37,10 @@ from rag.generate import Generator, load_generator
 from rag.retrieve import RETRIEVERS, Retriever, parse_date, with_as_of
 from rag.text import strip_injection
 from rag.types import Answer, Citation
+
+if TYPE_CHECKING:
+    from embeddings.store import StoreConfig
+    from rag.settings import RagSettings
 
 Filters = DateSourceFilter
 ANSWERERS = tuple(a.value for a in AnswererName)
@@ -66,7 +69,7 @@ MIN_RELEVANCE = Ranker.fitted().min_relevance
 
 @dataclass
 class Settings:
-    """Everything configurable; `from_env` reads RAG_* variables so servers need no flags."""
+    """Everything configurable; `rag.settings` fills it from RAG_* variables and flags."""
 
     index_dir: Path | None = None
     generator: str = "llama-cpp"  # llama-cpp | transformers | openai
@@ -85,16 +88,11 @@ class Settings:
 
     @classmethod
     def from_env(cls, **overrides: Any) -> Settings:
-        env = os.environ
-        values: dict[str, Any] = {
-            "index_dir": Path(env["RAG_INDEX_DIR"]) if env.get("RAG_INDEX_DIR") else None,
-            "generator": env.get("RAG_GENERATOR", "llama-cpp"),
-            "model": env.get("RAG_MODEL") or None,
-            "base_url": env.get("RAG_BASE_URL") or None,
-            "embedder_path": env.get("RAG_EMBEDDER") or None,
-        }
-        values.update({k: v for k, v in overrides.items() if v is not None})
-        return cls(**values)
+        """The reader part of `rag.settings.load_settings` (RAG_INDEX_DIR, RAG_GENERATOR...)."""
+        from rag.settings import load_settings
+
+        given = {k: v for k, v in overrides.items() if v is not None}
+        return replace(load_settings().reader, **given)
 
 
 def default_index_dir() -> Path:
@@ -103,10 +101,15 @@ def default_index_dir() -> Path:
     return Path(platformdirs.user_data_dir("rag", appauthor=False)) / "index"
 
 
-def missing_index(path: str | Path) -> str | None:
+def missing_index(path: str | Path, store: StoreConfig | None = None) -> str | None:
     """Why `path` holds no index (so using it would create a new, seed-only one), or None.
-    Indexes kept in a store server (RAG_STORE other than faiss) are not folders: None."""
-    if os.environ.get("RAG_STORE", "faiss") != "faiss":
+    Indexes kept in a store server (RAG_STORE other than faiss) are not folders: None.
+    `store` defaults to the environment's (rag.settings)."""
+    if store is None:
+        from rag.settings import load_settings
+
+        store = load_settings().store
+    if store.kind != "faiss":
         return None
     path = Path(path).expanduser()
     if not path.exists() or (path.is_dir() and not any(path.iterdir())):
@@ -242,12 +245,25 @@ class Pipeline:
         settings: Settings | None = None,
         embedder: Embedder | None = None,
         generator: Generator | None = None,
+        config: RagSettings | None = None,
     ) -> None:
-        """`embedder` and `generator` can be shared between pipelines over several indexes."""
-        self.settings = settings or Settings.from_env()
+        """`embedder` and `generator` can be shared between pipelines over several indexes.
+        `config` (rag.settings) gives the store, threads, caches and keys; without it the
+        environment is read here, once; `settings` defaults to its reader part."""
+        if config is None:
+            from rag.settings import load_settings
+
+            config = load_settings()
+        self.config = config
+        self.settings = settings or config.reader
         path = index_dir or self.settings.index_dir or default_index_dir()
-        self.embedder = embedder or Embedder(self.settings.embedder_path)
-        self.index = Index(Path(path), self.embedder)
+        runtime = config.runtime
+        self.embedder = embedder or Embedder(
+            self.settings.embedder_path,
+            backend=runtime.embedder_backend,
+            cache_dir=runtime.model_cache,
+        )
+        self.index = Index(Path(path), self.embedder, config.store)
         self.retriever = Retriever(self.index, self.embedder)
         self._generator: Generator | None = generator
         self._setup_lock = threading.Lock()
@@ -258,7 +274,9 @@ class Pipeline:
         with self._setup_lock:
             if self._generator is None:
                 s = self.settings
-                self._generator = load_generator(s.generator, s.model, s.base_url)
+                self._generator = load_generator(
+                    s.generator, s.model, s.base_url, **self.config.runtime.generator_options()
+                )
             return self._generator
 
     # ---- articles ------------------------------------------------------------------------

@@ -12,6 +12,7 @@ import pytest
 
 from embeddings.embedder import Embedder
 from embeddings.onnx_encoder import EncoderUnavailableError, onnx_model_path
+from rag.settings import load_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 SEED = next((ROOT / "seeds").glob("*.txt")).read_text(encoding="utf-8")
@@ -47,7 +48,7 @@ def test_article_chunks_take_the_int8_path_and_are_found_as_before(
     torch_embedder: Embedder, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("RAG_MODEL_CACHE", str(tmp_path))  # built here, as on a fresh machine
-    embedder = Embedder()
+    embedder = Embedder(cache_dir=load_settings().runtime.model_cache)
     words = SEED.split()
     chunks = [" ".join(words[i : i + 90]) for i in range(0, len(words), 60)]
     fast, exact = embedder.encode(chunks, documents=True), torch_embedder.encode(chunks)
@@ -71,7 +72,7 @@ def test_a_damaged_int8_copy_falls_back_to_the_exact_weights(
     assert source is not None
     damaged = tmp_path / f"minilm-l6-{source.stat().st_size}.int8-matmul.onnx"
     damaged.write_bytes(b"\x08\x07 not a model")
-    fresh = Embedder()
+    fresh = Embedder(cache_dir=load_settings().runtime.model_cache)
     vectors = fresh.encode(["The summit took place in Jakarta."], documents=True)
     assert np.allclose(vectors, fresh.encode(["The summit took place in Jakarta."]))
     assert not damaged.exists(), "the next start makes a good copy"

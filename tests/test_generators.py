@@ -30,6 +30,7 @@ from rag.generate import (
     load_generator,
 )
 from rag.llama import LlamaCppGenerator, packaged_model_path
+from rag.settings import load_settings
 from rag.types import Citation
 
 
@@ -236,7 +237,8 @@ def test_the_served_models_template_comes_from_rag_chat_template(
     template.write_text(LLAMA3_TEMPLATE)
     monkeypatch.setenv("RAG_CHAT_TEMPLATE", str(template))
     monkeypatch.setenv("RAG_SCORE_CANDIDATES", "0")
-    generator = load_generator("openai", "m", f"http://127.0.0.1:{free_port()}/v1")
+    options = load_settings().runtime.generator_options()
+    generator = load_generator("openai", "m", f"http://127.0.0.1:{free_port()}/v1", **options)
     assert isinstance(generator, OpenAIGenerator)
     assert generator.chat.end_of_turn == "<|eot_id|>"
     assert generator.chat.render([{"role": "user", "content": "Hi"}]).endswith(
@@ -245,8 +247,9 @@ def test_the_served_models_template_comes_from_rag_chat_template(
     assert not isinstance(generator, CandidateScorer)
     assert generator.score_fallback == "candidate scoring turned off"
     monkeypatch.setenv("RAG_CHAT_TEMPLATE", str(tmp_path / "missing.jinja"))
+    options = load_settings().runtime.generator_options()
     with pytest.raises(GeneratorError, match="cannot read the chat template"):
-        load_generator("openai", "m", "http://127.0.0.1:1/v1")
+        load_generator("openai", "m", "http://127.0.0.1:1/v1", **options)
 
 
 def test_a_template_that_does_not_end_where_the_reply_begins_is_refused() -> None:

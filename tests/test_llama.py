@@ -21,6 +21,7 @@ from rag.llama import (
     prompt_threads,
     widened_model_path,
 )
+from rag.settings import load_settings
 from rag.types import Citation
 
 SENTENCES = [
@@ -51,7 +52,7 @@ def test_a_damaged_copy_is_set_aside_and_the_packaged_file_answers(
     source = packaged_model_path()
     damaged = tmp_path / f"{source.stem}-{source.stat().st_size}.F16.gguf"
     damaged.write_bytes(b"GGUF" + b"\0" * 64)  # a copy cut short, say by a full disk
-    generator = LlamaCppGenerator()
+    generator = LlamaCppGenerator(cache_dir=load_settings().runtime.model_cache)
     assert generator.model_path == source
     assert not damaged.exists(), "the next start makes a good copy"
     assert generator.score(messages("Where did the summit take place?"), ["Jakarta"])[0] < 0

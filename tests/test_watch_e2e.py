@@ -89,9 +89,8 @@ def _free_port() -> int:
 
 def test_serve_watch_lists_both_sources(site: Site, tmp_path: Path) -> None:
     feed, folder, index = news_site(site), news_folder(tmp_path), tmp_path / "index"
-    # `rag serve` opens only an existing index (a mistyped --index must not become a new
-    # one): a first round of `rag watch` creates it.
-    assert rag("watch", str(folder), "--index", str(index), "--once").returncode == 0
+    # A new index: `rag serve` alone refuses one (a mistyped --index must not become a new
+    # index), but a watcher creates it, as `rag watch` does.
     port = _free_port()
     args = ["serve", "--index", str(index), "--port", str(port), "--no-ui"]
     proc = subprocess.Popen(
@@ -118,7 +117,7 @@ def test_serve_watch_lists_both_sources(site: Site, tmp_path: Path) -> None:
         assert by_kind["feed"]["name"] == "Harbor Gazette"
         assert by_kind["feed"]["last_round"]["new"] == 1
         assert by_kind["folder"]["source"] == str(folder)
-        assert by_kind["folder"]["last_round"]["unchanged"] == 1
+        assert by_kind["folder"]["last_round"]["new"] == 1
         assert by_kind["folder"]["last_round"]["error"] is None
         assert got["newest"][0]["url"] == site.url("/bridge.html")
         docs = httpx.get(f"http://127.0.0.1:{port}/v1/documents", timeout=10).json()

@@ -10,7 +10,7 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from rag.errors import RagError
-from rag.pipeline import Pipeline, Settings, missing_index
+from rag.pipeline import Pipeline, missing_index
 from rag.serve import errors
 from rag.serve.auth import key_matches
 from rag.serve.chat import build_chat_router
@@ -24,20 +24,26 @@ from rag.ui.uploads import UploadStore
 UI_PATH = "/ui"
 
 
-def create_app(pipeline: Pipeline, config: ServeConfig | None = None) -> FastAPI:
-    """The whole API around one loaded `pipeline`; warm-up starts with the server."""
+def create_app(
+    pipeline: Pipeline, config: ServeConfig | None = None, *, metrics_dir: Path | None = None
+) -> FastAPI:
+    """The whole API around one loaded `pipeline`; warm-up starts with the server.
+    `metrics_dir`: the folder `rag serve --workers N` shares between its workers' metrics."""
     config = config or ServeConfig()
     queue = GenerationQueue(config.concurrency, config.queue_size, config.timeout_s)
     index_dir = Path(pipeline.stats().path)
     uploads = UploadStore(index_dir / "uploads", config.max_upload_mb * 1024 * 1024)
-    state = ServeState(pipeline, config, queue, Metrics(), uploads)
+    state = ServeState(pipeline, config, queue, Metrics(metrics_dir), uploads)
     state.metrics.watch(lambda: queue.waiting, lambda: queue.running, state.index_size)
+    queue.on_change = state.metrics.sample_queue
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        state.metrics.sample_queue()
         state.start_warm_up()
         yield
         queue.shutdown()
+        state.metrics.process_exited()
 
     app = FastAPI(
         title="rag",
@@ -106,14 +112,19 @@ def _mount_ui(app: FastAPI, state: ServeState) -> None:
 
 
 def create_app_from_env() -> FastAPI:
-    """The uvicorn factory each worker calls (`rag serve` passes its settings as RAG_*)."""
+    """The uvicorn factory each worker calls: `rag serve` passes its settings as RAG_* and
+    the metrics folder as PROMETHEUS_MULTIPROC_DIR, read here once (rag.settings)."""
+    from rag.settings import load_settings
+
     try:
-        config = ServeConfig.from_env()
-        settings = Settings.from_env()
-        problem = settings.index_dir and missing_index(settings.index_dir)
+        settings = load_settings()
+        config = settings.serve.checked()
+        index_dir = settings.reader.index_dir
+        problem = index_dir and missing_index(index_dir, settings.store)
         if problem:  # a mistyped RAG_INDEX_DIR must not become a new index
             raise ValueError(f"{problem} (RAG_INDEX_DIR); create one with `rag ingest`")
-        return create_app(Pipeline(settings=settings), config)
+        pipeline = Pipeline(settings=settings.reader, config=settings)
+        return create_app(pipeline, config, metrics_dir=settings.runtime.metrics_dir)
     except (RagError, ValueError, OSError) as exc:
         print(f"rag serve: {exc}", file=sys.stderr)
         raise SystemExit(1) from None

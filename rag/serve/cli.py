@@ -6,17 +6,20 @@ import argparse
 import contextlib
 import os
 import sys
+import tempfile
 import threading
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rag.errors import RagError
-from rag.serve.config import ServeConfig
+from rag.settings import settings_for
 from rag.ui.server import port_free
 
 if TYPE_CHECKING:
     from embeddings.index import Index
     from embeddings.sources import Source
+    from rag.settings import RagSettings
 
 
 def configure_parser(p: argparse.ArgumentParser) -> None:
@@ -44,21 +47,22 @@ def configure_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--watch-every", default="10m", metavar="DURATION", help="time between rounds (10m)"
     )
+    p.add_argument(
+        "--print-settings",
+        action="store_true",
+        help="print the effective settings and where each comes from (secrets masked), and exit",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     try:
-        config = ServeConfig.from_env(
-            host=args.host,
-            port=args.port,
-            workers=args.workers,
-            concurrency=args.concurrency,
-            queue_size=args.queue_size,
-            timeout_s=args.timeout_s,
-            ui=False if args.no_ui else None,
-        )
+        settings = settings_for(args)
+        if getattr(args, "print_settings", False):
+            print(settings.describe())
+            return 0
+        config = settings.serve.checked()
     except ValueError as exc:
         print(f"rag serve: {exc}", file=sys.stderr)
         return 2
@@ -76,23 +80,14 @@ def run(args: argparse.Namespace) -> int:
         return 1
     import uvicorn
 
-    for name, value in (
-        ("RAG_INDEX_DIR", getattr(args, "index", None)),
-        ("RAG_GENERATOR", getattr(args, "generator", None)),
-        ("RAG_MODEL", getattr(args, "model", None)),
-        ("RAG_BASE_URL", getattr(args, "base_url", None)),
-    ):
-        if value:
-            os.environ[name] = str(value)
-    os.environ.update(config.to_env())  # read again by each worker's create_app_from_env
     url = f"http://{config.host}:{config.port}"
     kwargs = dict(host=config.host, port=config.port, log_level="warning", access_log=False)
     if config.workers == 1:
-        from rag.pipeline import Pipeline, Settings
+        from rag.pipeline import Pipeline
         from rag.serve.app import create_app
 
         try:  # load here, so a bad index or model is one line before anything listens
-            app = create_app(Pipeline(settings=Settings.from_env()), config)
+            app = create_app(Pipeline(settings=settings.reader, config=settings), config)
         except RagError as exc:
             print(f"rag serve: {exc}", file=sys.stderr)
             return 1
@@ -100,10 +95,12 @@ def run(args: argparse.Namespace) -> int:
         with _watching(watch, lambda: app.state.rag.pipeline.index, app.state.rag.ingest_lock):
             uvicorn.run(app, **kwargs)  # type: ignore[arg-type]
         return 0
-    print(f"rag serve: {url} with {config.workers} workers", flush=True)
     # Workers are separate processes: the one watcher runs here, in the parent, and they
     # see its writes as they see any other writer's (each question refreshes the index).
-    with _watching(watch, _own_index, None):
+    with _metrics_dir() as metrics_dir, _watching(watch, lambda: _own_index(settings), None):
+        os.environ.update(settings.to_env())  # read again by each worker's create_app_from_env
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
+        print(f"rag serve: {url} with {config.workers} workers", flush=True)
         factory = "rag.serve.app:create_app_from_env"
         uvicorn.run(factory, factory=True, workers=config.workers, **kwargs)  # type: ignore[arg-type]
     return 0
@@ -117,14 +114,17 @@ def _watch_sources(args: argparse.Namespace) -> tuple[list[Source], float] | Non
     return parse_sources(args.watch), parse_every(args.watch_every)
 
 
-def _own_index() -> Index:
+def _own_index(settings: RagSettings) -> Index:
     """An index of the parent's own for the watcher (the workers hold theirs)."""
     from embeddings.embedder import Embedder
     from embeddings.index import Index
-    from rag.pipeline import Settings, default_index_dir
+    from rag.pipeline import default_index_dir
 
-    settings = Settings.from_env()
-    return Index(settings.index_dir or default_index_dir(), Embedder(settings.embedder_path))
+    reader, runtime = settings.reader, settings.runtime
+    embedder = Embedder(
+        reader.embedder_path, backend=runtime.embedder_backend, cache_dir=runtime.model_cache
+    )
+    return Index(reader.index_dir or default_index_dir(), embedder, settings.store)
 
 
 @contextlib.contextmanager
@@ -147,3 +147,11 @@ def _watching(
     finally:
         stop.set()
         thread.join(timeout=5)
+
+
+@contextlib.contextmanager
+def _metrics_dir() -> Iterator[Path]:
+    """A fresh folder, readable by this user only, for the workers' metric files: files left
+    by an earlier run would count its requests again. Removed when the server stops."""
+    with tempfile.TemporaryDirectory(prefix="rag-metrics-") as folder:
+        yield Path(folder)

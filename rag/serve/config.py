@@ -1,18 +1,14 @@
-"""Every `rag serve` setting in one frozen record, read once from the environment or the CLI."""
+"""Every `rag serve` setting in one frozen record; `rag.settings` fills it from the
+environment and the command line."""
 
 from __future__ import annotations
 
 import ipaddress
-import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 LOOPBACK_NAMES = ("localhost",)
-
-
-def _keys(value: str | None) -> tuple[str, ...]:
-    return tuple(k.strip() for k in (value or "").split(",") if k.strip())
 
 
 def is_loopback(host: str) -> bool:
@@ -46,19 +42,10 @@ class ServeConfig:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> ServeConfig:
-        env = os.environ if env is None else env
-        values: dict[str, Any] = {"api_keys": _keys(env.get("RAG_API_KEYS"))}
-        for f in cls.__dataclass_fields__.values():
-            raw = env.get(f"RAG_SERVE_{f.name.upper()}")
-            if raw is None or f.name == "api_keys":
-                continue
-            kind = type(getattr(cls, f.name))
-            try:
-                values[f.name] = raw.lower() in ("1", "true", "yes") if kind is bool else kind(raw)
-            except ValueError:
-                raise ValueError(f"RAG_SERVE_{f.name.upper()} must be a {kind.__name__}") from None
-        values.update({k: v for k, v in overrides.items() if v is not None})
-        return replace(cls(), **values).checked()
+        """The `serve` part of `rag.settings.load_settings`, checked."""
+        from rag.settings import load_settings
+
+        return load_settings(env, flags=overrides).serve.checked()
 
     def to_env(self) -> dict[str, str]:
         """The environment that rebuilds this config in a uvicorn worker process."""

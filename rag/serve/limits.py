@@ -35,6 +35,9 @@ class GenerationQueue:
         self._pending = 0  # admitted and not finished: running + waiting
         self._running = 0
         self._avg_s = 1.0  # moving average of a job's duration, for Retry-After
+        # Called after `waiting` or `running` changes: with --workers N the metrics gauges
+        # are files shared by the workers, set on change rather than read at scrape time.
+        self.on_change: Callable[[], None] = lambda: None
 
     @property
     def waiting(self) -> int:
@@ -66,12 +69,14 @@ class GenerationQueue:
                     {"Retry-After": str(retry)},
                 )
             self._pending += 1
+        self.on_change()
 
     def _wrap(self, fn: Callable[[], T]) -> Callable[[], T]:
         def job() -> T:
             started = time.perf_counter()
             with self._lock:
                 self._running += 1
+            self.on_change()
             try:
                 return fn()
             finally:
@@ -80,6 +85,7 @@ class GenerationQueue:
                     self._running -= 1
                     self._pending -= 1
                     self._avg_s = 0.8 * self._avg_s + 0.2 * took
+                self.on_change()
 
         return job
 
@@ -87,6 +93,7 @@ class GenerationQueue:
         if future.cancel():  # never started: its slot in the queue is free again
             with self._lock:
                 self._pending -= 1
+            self.on_change()
 
     def _timeout(self) -> ApiError:
         return ApiError(

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     import gradio as gr
 
     from rag.pipeline import Pipeline
+    from rag.settings import RagSettings
 
 __all__ = [
     "AUTH_ENV",
@@ -163,9 +164,11 @@ def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
-def _check_args(args: argparse.Namespace) -> tuple[tuple[str, str] | None, str, int]:
+def _check_args(
+    args: argparse.Namespace, settings: RagSettings
+) -> tuple[tuple[str, str] | None, str, int]:
     """(auth, host, port) or ValueError with the one-line reason."""
-    auth = parse_auth(args.auth if args.auth is not None else os.environ.get(AUTH_ENV))
+    auth = parse_auth(settings.runtime.ui_auth)  # --auth, else RAG_UI_AUTH
     if args.max_upload_mb < 1:
         raise ValueError("--max-upload-mb must be at least 1")
     host, port = args.host or "127.0.0.1", int(args.port)
@@ -176,13 +179,15 @@ def _check_args(args: argparse.Namespace) -> tuple[tuple[str, str] | None, str, 
 
 def run(args: argparse.Namespace) -> int:
     """`rag ui`: serve until interrupted. Errors are one line on stderr."""
+    from rag.settings import settings_for
     from rag.ui.app import build_app
     from rag.ui.inputs import Access
 
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     try:
-        auth, host, port = _check_args(args)
+        settings = settings_for(args)
+        auth, host, port = _check_args(args, settings)
     except ValueError as e:
         print(f"rag ui: {e}", file=sys.stderr)
         return 2
@@ -195,18 +200,11 @@ def run(args: argparse.Namespace) -> int:
         return 1
     # Anyone who can reach the port may change the index unless a login is required; with
     # API keys configured for the HTTP API, the UI does not silently stay the open door.
-    access = Access(
-        login=auth is not None, changes=auth is not None or not os.environ.get(API_KEYS_ENV)
-    )
+    access = Access(login=auth is not None, changes=auth is not None or not settings.serve.api_keys)
     try:
-        from rag.pipeline import Pipeline, Settings
+        from rag.pipeline import Pipeline
 
-        settings = Settings.from_env(
-            generator=getattr(args, "generator", None),
-            model=getattr(args, "model", None),
-            base_url=getattr(args, "base_url", None),
-        )
-        pipeline = Pipeline(getattr(args, "index", None), settings=settings)
+        pipeline = Pipeline(getattr(args, "index", None), settings=settings.reader, config=settings)
         index_dir = Path(pipeline.stats().path)
         warm_up = WarmUp(pipeline)
         demo = build_app(
