@@ -58,7 +58,11 @@ for _labels, _words in (
         frozenset({"WORK_OF_ART", "ORG", "PRODUCT"}),
         "show film movie book song series album novel play documentary",
     ),
-    (frozenset({"EVENT"}), "event tournament war storm hurricane championship festival"),
+    (
+        frozenset({"EVENT"}),
+        "event tournament war storm hurricane championship festival holiday ceremony "
+        "celebration summit conference awards olympics",
+    ),
     (frozenset({"PRODUCT"}), "product vehicle car phone device aircraft ship rocket"),
     (frozenset({"LAW"}), "law bill act treaty amendment"),
     (frozenset({"LANGUAGE"}), "language"),

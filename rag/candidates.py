@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, fields, replace
 from functools import lru_cache
@@ -20,7 +21,7 @@ from pathlib import Path
 
 from rag import nlp
 from rag.answer_type import COUNT, AnswerType
-from rag.places import place_kind
+from rag.places import country, place_kind
 from rag.roles import asked_slot, role
 from rag.text import content_terms
 
@@ -171,6 +172,9 @@ def extract(question: str, kind: AnswerType, sentences: Sequence[Scored]) -> lis
     docs = nlp.parse_many([s.text for s in sentences])
     window = [_window(asked, s) for s in sentences]
     newest = _newest(sentences, window)
+    people = _people(docs)
+    how_old = bool(_HOW_OLD.search(question))
+    named = _question_countries(question)
     seen: dict[str, Candidate] = {}
     for s, doc, near in zip(sentences, docs, window, strict=True):
         anchors = [t for t in doc if t.lemma_.lower() in q_lemmas and not t.is_stop]
@@ -180,6 +184,14 @@ def extract(question: str, kind: AnswerType, sentences: Sequence[Scored]) -> lis
             text = trim_span(span.text)
             if not text or not _adds_something(text, asked) or len(text.split()) > _MAX_WORDS:
                 continue
+            if how_old and (age := _AGE.match(text)):
+                text = age.group(1)  # "How old is he?" "17", not "17-year-old"
+            if label in _MISTAKEN and text.lower() in people and place_kind(text) is None:
+                # The small NER tags a surname as a place or group in one sentence ("Abbott",
+                # Texas's governor, as a GPE) that another sentence gives as a person.
+                label, match = "PERSON", kind.match("PERSON")
+            if named and label in _PLACES and country(text) in named:
+                continue  # "the United States" says nothing new to "outside the US"
             key = text.lower()
             if key in seen and seen[key].sentence >= s.score - top:
                 continue
@@ -210,6 +222,24 @@ def extract(question: str, kind: AnswerType, sentences: Sequence[Scored]) -> lis
         replace(c, repeat=sum(c.text.lower() in t for t in joined) / len(joined))
         for c in seen.values()
     ]
+
+
+_HOW_OLD = re.compile(r"\bhow old\b", re.IGNORECASE)
+_AGE = re.compile(r"^(\d+)[-\s]years?[-\s]old$", re.IGNORECASE)
+_MISTAKEN = frozenset({"GPE", "LOC", "FAC", "ORG", "NORP"})
+_PLACES = frozenset({"GPE", "LOC"})
+
+
+def _people(docs) -> set[str]:  # type: ignore[no-untyped-def]
+    """Lower-cased names the retrieved sentences tag as PERSON, and their surnames."""
+    names = {e.text.lower() for doc in docs for e in doc.ents if e.label_ == "PERSON"}
+    return names | {n.split()[-1] for n in names if len(n.split()) > 1}
+
+
+def _question_countries(question: str) -> set[str]:
+    """ISO names of the countries the question names, however written ("US", "America")."""
+    found = {country(e.text) for e in nlp.parse(question).ents if e.label_ in _PLACES}
+    return {c for c in found if c}
 
 
 def _window(asked: set[str], s: Scored) -> float:
