@@ -37,7 +37,10 @@ for _labels, _words in (
         "person man woman star celebrity actor actress singer musician rapper player athlete "
         "leader president politician official senator lawmaker councillor councilor judge author "
         "writer director ceo founder scientist researcher artist comedian host king queen prince "
-        "minister governor mayor candidate chancellor coach quarterback billionaire astronaut",
+        "minister governor mayor candidate chancellor coach quarterback billionaire astronaut "
+        "secretary spokesperson spokesman spokeswoman ambassador envoy diplomat commander "
+        "general chairman chairwoman chair executive manager editor journalist reporter "
+        "doctor lawyer attorney prosecutor suspect victim nominee premier pope emperor",
     ),
     (
         frozenset({"ORG"}),
@@ -148,22 +151,31 @@ def answer_type(question: str) -> AnswerType:
         singular = noun.tag_ in _SINGULAR_TAGS
         return AnswerType(labels, head, numeric=numeric, strict=numeric, singular=singular)
     if re.search(r"^\s*(who|whom|whose)\b|\bwho\b", low):
-        return AnswerType(WHO, strict=True, primary=PERSON, singular=_one_named(q))
+        named = _copula_noun(q)
+        if named is not None and HEAD_LABELS.get(named.lemma_.lower()) == PERSON:
+            # "Who is the US Secretary of State?" wants a person, not the State Department
+            return AnswerType(PERSON, strict=True, singular=named.tag_ in _SINGULAR_TAGS)
+        return AnswerType(
+            WHO,
+            strict=True,
+            primary=PERSON,
+            singular=named is not None and named.tag_ in _SINGULAR_TAGS,
+        )
     return AnswerType()
 
 
 _SINGULAR_TAGS = frozenset({"NN", "NNP"})
 
 
-def _one_named(question: str) -> bool:
-    """ "Who is the president of X?": a copula whose noun is singular asks for one person.
-    "Who voted against the bridge?" says nothing either way (English uses a singular verb
-    after "who" whatever the answer), so only the evidence can tell."""
+def _copula_noun(question: str) -> Token | None:
+    """The noun of "Who is the president of X?": a singular one asks for one person. "Who
+    voted against the bridge?" has none and says nothing either way (English uses a
+    singular verb after "who" whatever the answer), so only the evidence can tell."""
     for tok in nlp.parse(question):
         if tok.lemma_ == "be" and tok.dep_ == "ROOT":
             nouns = [c for c in tok.children if c.dep_ in {"attr", "nsubj"} and c.lower_ != "who"]
-            return any(c.tag_ in _SINGULAR_TAGS for c in nouns)
-    return False
+            return next((c for c in nouns if c.pos_ in {"NOUN", "PROPN"}), None)
+    return None
 
 
 def _wh_noun(question: str) -> Token | None:
