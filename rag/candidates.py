@@ -23,6 +23,7 @@ from rag import nlp
 from rag.answer_type import COUNT, AnswerType
 from rag.places import country, place_kind
 from rag.roles import asked_slot, role
+from rag.tense import asks_now, told_as_past
 from rag.text import content_terms
 
 _NUMBER_LABELS = frozenset({"CARDINAL", "QUANTITY", "MONEY", "PERCENT"})
@@ -174,6 +175,7 @@ def extract(question: str, kind: AnswerType, sentences: Sequence[Scored]) -> lis
     newest = _newest(sentences, window)
     people = _people(docs)
     how_old = bool(_HOW_OLD.search(question))
+    now = asks_now(question)
     named = _question_countries(question)
     seen: dict[str, Candidate] = {}
     for s, doc, near in zip(sentences, docs, window, strict=True):
@@ -183,6 +185,8 @@ def extract(question: str, kind: AnswerType, sentences: Sequence[Scored]) -> lis
         for span, label, match in _spans(doc, kind):
             text = trim_span(span.text)
             if not text or not _adds_something(text, asked) or len(text.split()) > _MAX_WORDS:
+                continue
+            if now and told_as_past(span, s.date):
                 continue
             if how_old and (age := _AGE.match(text)):
                 text = age.group(1)  # "How old is he?" "17", not "17-year-old"

@@ -261,3 +261,22 @@ def test_a_span_that_mostly_repeats_the_question_is_no_answer() -> None:
         "The US boycotted the Beijing Olympics 2022 over the treatment of the Uyghurs.",
     )
     assert "Uyghurs" in found and "the Beijing Olympics 2022" not in found
+
+
+def test_background_dated_to_an_earlier_year_answers_no_question_about_this_week() -> None:
+    question = "What country elected its first-ever leftist leader this week?"
+    sentences = [
+        Scored(
+            1, "Chile, Peru and Honduras elected leftist presidents in 2021.", 1.0, "2022-06-20"
+        ),
+        Scored(
+            2,
+            "Colombia elected a leftist president for the first time since 1950.",
+            0.9,
+            "2022-06-20",
+        ),
+    ]
+    found = {c.text for c in extract(question, answer_type(question), sentences)}
+    assert found == {"Colombia"}
+    asked_then = "Which countries elected leftist presidents?"
+    assert "Chile" in {c.text for c in extract(asked_then, answer_type(asked_then), sentences)}
