@@ -231,6 +231,10 @@ def extract(question: str, kind: AnswerType, sentences: Sequence[Scored]) -> lis
         # not the answer, however near the question's words it sits (realtimeqa_dev: "Buchanan
         # County" beat "Virginia").
         found = [c for c in found if c.fine >= 0]
+    if kind.numeric and any(c.text[:1].isdigit() for c in found):
+        # "Millions of baby swings were recalled" is no count when another sentence gives
+        # "2 million" (realtimeqa_dev): a figure beats a word that only says "many".
+        found = [c for c in found if not _VAGUE_COUNT.fullmatch(c.text)]
     return found
 
 
@@ -295,6 +299,10 @@ _PLACE_HEADS = {
 }
 
 
+_VAGUE_COUNT = re.compile(
+    r"(?i)(many |several |some )?(tens of |hundreds of )?"
+    r"(dozens|scores|hundreds|thousands|millions|billions)"
+)
 _STRICT_PLACES = frozenset({"country", "state", "continent"})  # a city is any other GPE
 
 

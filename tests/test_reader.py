@@ -280,3 +280,12 @@ def test_background_dated_to_an_earlier_year_answers_no_question_about_this_week
     assert found == {"Colombia"}
     asked_then = "Which countries elected leftist presidents?"
     assert "Chile" in {c.text for c in extract(asked_then, answer_type(asked_then), sentences)}
+
+
+def test_a_figure_beats_a_word_that_only_says_many() -> None:
+    found = _found(
+        "Approximately how many baby swings were recalled this week?",
+        "Millions of baby swings have been recalled, the commission said on Monday.",
+        "The recall covers 2 million baby swings sold since 2015.",
+    )
+    assert "2 million" in found and "Millions" not in found
