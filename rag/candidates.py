@@ -184,6 +184,8 @@ def extract(question: str, kind: AnswerType, sentences: Sequence[Scored]) -> lis
         support = len({t.lemma_.lower() for t in anchors}) / len(q_lemmas) if q_lemmas else 0.0
         for span, label, match in _spans(doc, kind):
             text = trim_span(span.text)
+            if text and not _adds_something(text, asked) and (owner := _OWNER.match(text)):
+                text = owner.group(1)  # "Which country's nuclear program?" "Iran", not echoed
             if not text or not _adds_something(text, asked) or len(text.split()) > _MAX_WORDS:
                 continue
             if now and told_as_past(span, s.date):
@@ -299,6 +301,7 @@ _PLACE_HEADS = {
 }
 
 
+_OWNER = re.compile(r"^(.+?)[’']s\s")
 _VAGUE_COUNT = re.compile(
     r"(?i)(many |several |some )?(tens of |hundreds of )?"
     r"(dozens|scores|hundreds|thousands|millions|billions)"

@@ -289,3 +289,11 @@ def test_a_figure_beats_a_word_that_only_says_many() -> None:
         "The recall covers 2 million baby swings sold since 2015.",
     )
     assert "2 million" in found and "Millions" not in found
+
+
+def test_the_owner_answers_which_countrys_when_the_rest_repeats_the_question() -> None:
+    found = _found(
+        "Which country's nuclear program is an issue the US is cooperating with allies on?",
+        "The US is cooperating with allies on issues such as Iran’s nuclear program.",
+    )
+    assert "Iran" in found and "Iran’s nuclear program" not in found
