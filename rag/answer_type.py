@@ -195,7 +195,9 @@ def _wh_noun(question: str) -> Token | None:
         for t in rest:
             if t.pos_ in {"NOUN", "PROPN"}:
                 noun = t
-            elif not (t.pos_ in {"ADJ", "NUM"} or t.text in {"-", "’s", "'s"}):
+            elif noun is not None and t.text in {"’s", "'s"}:
+                break  # "which country's nuclear program" asks for a country
+            elif not (t.pos_ in {"ADJ", "NUM"} or t.text == "-"):
                 break
         if noun is None:
             return None

@@ -294,6 +294,9 @@ def test_a_figure_beats_a_word_that_only_says_many() -> None:
 def test_the_owner_answers_which_countrys_when_the_rest_repeats_the_question() -> None:
     found = _found(
         "Which country's nuclear program is an issue the US is cooperating with allies on?",
-        "The US is cooperating with allies on issues such as Iran’s nuclear program.",
+        "US has boosted cooperation with the allies on key issues such as the Russia’s "
+        "aggression toward Ukraine and its neighbors, Iran’s nuclear program, and China’s "
+        "efforts to challenge the rules-based international order.",
     )
     assert "Iran" in found and "Iran’s nuclear program" not in found
+    assert answer_type("Which country's nuclear program worries the US?").head == "country"
