@@ -24,7 +24,7 @@ from rag.answer_type import COUNT, AnswerType
 from rag.places import country, place_kind
 from rag.roles import asked_slot, role
 from rag.tense import asks_now, told_as_past
-from rag.text import content_terms
+from rag.text import content_terms, stem, tokens
 
 _NUMBER_LABELS = frozenset({"CARDINAL", "QUANTITY", "MONEY", "PERCENT"})
 _SKIP_POS = frozenset({"PRON", "DET", "PUNCT", "SPACE", "CCONJ", "ADP", "AUX", "PART"})
@@ -448,11 +448,15 @@ def _has_name(span) -> float:  # type: ignore[no-untyped-def]
 
 
 def _adds_something(text: str, asked: set[str]) -> bool:
-    """Mostly new words: "the Beijing Olympics 2022" only repeats a question about "the
-    boycott of the Beijing Olympics" (seed), while "Antony Blinken" adds to "Blinken"."""
+    """A name the question lacks, or mostly new words: "the Beijing Olympics 2022" only
+    repeats a question about "the boycott of the Beijing Olympics" (seed), while "Antony
+    Blinken" adds to "Blinken" and "Yosemite National Park" to "which national park"."""
     terms = content_terms(text)
     new = [t for t in terms if t not in asked]
-    return bool(new) and 2 * len(new) >= len(terms)
+    if not new:
+        return False
+    names = [w for w in tokens(text) if w[:1].isupper() and stem(w) not in asked]
+    return bool(names) or 2 * len(new) >= len(terms)
 
 
 def _attachment(span, anchors) -> tuple[float, float]:  # type: ignore[no-untyped-def]

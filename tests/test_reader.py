@@ -300,3 +300,11 @@ def test_the_owner_answers_which_countrys_when_the_rest_repeats_the_question() -
     )
     assert "Iran" in found and "Iran’s nuclear program" not in found
     assert answer_type("Which country's nuclear program worries the US?").head == "country"
+
+
+def test_a_name_the_question_lacks_is_something_new() -> None:
+    found = _found(
+        "The fire forced thousands to evacuate communities near which national park?",
+        "The fire forced thousands of people to evacuate near Yosemite National Park.",
+    )
+    assert "Yosemite National Park" in found
