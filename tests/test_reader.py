@@ -308,3 +308,7 @@ def test_a_name_the_question_lacks_is_something_new() -> None:
         "The fire forced thousands of people to evacuate near Yosemite National Park.",
     )
     assert "Yosemite National Park" in found
+
+
+def test_who_was_a_man_keeps_every_who_label() -> None:
+    assert answer_type("Who was a man studying medicinal plants in Ancient Greece?").labels == WHO
