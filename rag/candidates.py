@@ -233,10 +233,16 @@ def extract(question: str, kind: AnswerType, sentences: Sequence[Scored]) -> lis
         # not the answer, however near the question's words it sits (realtimeqa_dev: "Buchanan
         # County" beat "Virginia").
         found = [c for c in found if c.fine >= 0]
-    if kind.numeric and any(c.text[:1].isdigit() for c in found):
+    if kind.numeric:
         # "Millions of baby swings were recalled" is no count when another sentence gives
-        # "2 million" (realtimeqa_dev): a figure beats a word that only says "many".
-        found = [c for c in found if not _VAGUE_COUNT.fullmatch(c.text)]
+        # "2 million" (realtimeqa_dev): a figure beats a word of its magnitude that only says
+        # "many". "Dozens" stays when no figure in dozens is given.
+        figures = " ".join(c.text.lower() for c in found if any(ch.isdigit() for ch in c.text))
+        found = [
+            c
+            for c in found
+            if not ((m := _VAGUE_COUNT.fullmatch(c.text)) and m.group(3).lower()[:-1] in figures)
+        ]
     return found
 
 

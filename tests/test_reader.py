@@ -312,3 +312,11 @@ def test_a_name_the_question_lacks_is_something_new() -> None:
 
 def test_who_was_a_man_keeps_every_who_label() -> None:
     assert answer_type("Who was a man studying medicinal plants in Ancient Greece?").labels == WHO
+
+
+def test_dozens_stays_when_no_figure_of_its_magnitude_is_given() -> None:
+    found = _found(
+        "How many meetings did Blinken say he had?",
+        "Blinken said he had dozens of meetings with his counterparts in 20 countries.",
+    )
+    assert "dozens" in found
