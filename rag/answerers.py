@@ -27,6 +27,7 @@ from typing import Protocol
 from rag.answer_type import answer_type
 from rag.answerable import can_answer
 from rag.candidates import Candidate, Ranker, Scored, extract, rank
+from rag.freshness import long_date, revision
 from rag.generate import CandidateScorer, Generator, Messages
 from rag.ground import (
     answers_question,
@@ -223,11 +224,19 @@ class ReaderAnswerer:
             yield draft.text
             yield draft
             return
+        revised = revision(found, focus.context)
+        if revised is not None:
+            best = revised.newer
         cite = focus.context[best.n - 1]
         best = coordinated(focus.question, answer_type(focus.question), best, cite.text)
         cites = numbered([cite])
+        evidence = evidence_text(cites)
+        if revised is not None:
+            older = replace(focus.context[revised.older.n - 1], n=2)
+            cites.append(older)
+            evidence += f" Earlier, on {long_date(older.date or '')}: {evidence_text([older])}"
         yield best.text
-        yield Draft(best.text, "extracted", cites, evidence_text(cites), best.probability, others)
+        yield Draft(best.text, "extracted", cites, evidence, best.probability, others)
 
 
 class GroundedAnswerer:

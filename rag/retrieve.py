@@ -38,9 +38,11 @@ def parse_date(value: str | dt.date | None) -> dt.date | None:
     return dt.date.fromisoformat(str(value)[:10])
 
 
-def recency_weight(doc_date: str | None, as_of: dt.date) -> float:
+def recency_weight(doc_date: str | None, as_of: dt.date, *, implicit: bool = False) -> float:
     """Favours articles from the days just before `as_of` (later ones are filtered out
-    before ranking; the 0.5 only applies if a caller ranks them anyway)."""
+    before ranking; the 0.5 only applies if a caller ranks them anyway). `implicit`: `as_of`
+    is today, not asked for, so an article dated a day ahead (another time zone) is simply
+    the newest."""
     if not doc_date:
         return 1.0
     try:
@@ -48,7 +50,7 @@ def recency_weight(doc_date: str | None, as_of: dt.date) -> float:
     except ValueError:
         return 1.0
     if age < 0:
-        return 0.5
+        return 2.0 if implicit else 0.5
     return 1.0 + math.exp(-age / 7.0)
 
 
@@ -71,6 +73,10 @@ class Retriever:
         self.index = index
         self.embedder = embedder
 
+    @staticmethod
+    def today() -> dt.date:
+        return dt.date.today()
+
     def retrieve(
         self,
         question: str,
@@ -92,9 +98,15 @@ class Retriever:
         if mode in ("bm25", "hybrid"):
             lexical = dict(self.index.lexical_search(question, depth, flt))
         fused = rrf([list(dense), list(lexical)])
-        if as_of is not None:
-            dates = self.index.doc_dates(fused)
-            fused = {cid: s * recency_weight(dates.get(cid), as_of) for cid, s in fused.items()}
+        # A question asked without `as_of` is asked now: coverage from the last days comes
+        # first (news that keeps arriving, `rag watch`); in an archive whose articles are
+        # all weeks old every weight is ~1 and the order is unchanged.
+        reference = as_of or self.today()
+        dates = self.index.doc_dates(fused)
+        fused = {
+            cid: s * recency_weight(dates.get(cid), reference, implicit=as_of is None)
+            for cid, s in fused.items()
+        }
         top = sorted(fused, key=lambda cid: (-fused[cid], cid))[:k]
         records = self.index.chunks(top)
         return [

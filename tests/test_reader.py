@@ -60,7 +60,8 @@ def _answer(reader: ReaderAnswerer, question: str, *sentences: str) -> Draft:
 @pytest.mark.parametrize(
     ("question", "labels", "strict"),
     [
-        ("Who is the US Secretary of State?", WHO, True),
+        ("Who is the US Secretary of State?", frozenset({"PERSON"}), True),
+        ("Who voted against the bridge?", WHO, True),
         ("Where will the Olympics take place?", PLACE, True),
         ("When did Blinken speak?", DATE, True),
         ("How many books did the library open with?", COUNT, True),
@@ -196,3 +197,126 @@ def test_a_budget_is_a_sum_of_money_not_the_date_it_was_approved() -> None:
     sentence = "On March 4, 2024, the Quenby council approved a budget of 4.2 million euros."
     draft = _answer(ReaderAnswerer(None), "What budget did the Quenby council approve?", sentence)
     assert draft.mode == "extracted" and draft.text == "4.2 million euros"
+
+
+# ---- mistakes the small tagger makes on news, mended from the other sentences -------------
+
+
+def _found(question: str, *sentences: str) -> dict[str, object]:
+    scored = [Scored(i, s, 1.0 - 0.1 * i) for i, s in enumerate(sentences, 1)]
+    return {c.text: c for c in extract(question, answer_type(question), scored)}
+
+
+def test_a_surname_tagged_as_a_place_is_a_person_when_another_sentence_says_so() -> None:
+    found = _found(
+        "Which additional city did he designate as a drop-off location?",
+        "A critic of the administration, Abbott began sending migrants on buses to Washington.",
+        "His state has been busing people to New York City, Abbott said in the statement.",
+    )
+    assert found["Abbott"].label == "PERSON" and found["Abbott"].type_match == 0.0  # type: ignore[attr-defined]
+    assert found["New York City"].type_match == 1.0  # type: ignore[attr-defined]
+
+
+def test_the_country_the_question_names_is_not_the_answer_however_it_is_written() -> None:
+    found = _found(
+        "NASA completed its first launch from a commercial spaceport outside the US. "
+        "Where did the launch occur?",
+        "NASA launched a rocket from Australia, its first launch outside the United States.",
+    )
+    assert "Australia" in found and "the United States" not in found
+
+
+def test_how_old_is_answered_with_the_age() -> None:
+    found = _found(
+        "How old is the pilot who flew around the world solo?",
+        "The 17-year-old pilot landed in Belgium on Wednesday after flying around the world solo.",
+    )
+    assert "17" in found and "17-year-old" not in found
+
+
+def test_which_holiday_wants_an_event() -> None:
+    kind = answer_type("Which major holiday did India celebrate this week?")
+    assert kind.match("EVENT") == 1.0 and kind.match("DATE") == 0.0
+
+
+def test_which_state_is_answered_with_a_state_not_the_county_beside_it() -> None:
+    found = _found(
+        "Dozens of people were missing after severe flooding in which state?",
+        "Dozens of people were missing in Buchanan County after severe flooding in Virginia.",
+    )
+    assert "Virginia" in found and "Buchanan County" not in found
+
+
+def test_who_is_the_secretary_wants_a_person_not_the_department() -> None:
+    found = _found(
+        "Who is the US Secretary of State who gave the briefing?",
+        "At a State Department briefing, Antony Blinken said the allies were aligned.",
+    )
+    assert "Antony Blinken" in found and "State Department" not in found
+
+
+def test_a_span_that_mostly_repeats_the_question_is_no_answer() -> None:
+    found = _found(
+        "Which ethnic minority's treatment led to the boycott of the Beijing Olympics?",
+        "The US boycotted the Beijing Olympics 2022 over the treatment of the Uyghurs.",
+    )
+    assert "Uyghurs" in found and "the Beijing Olympics 2022" not in found
+
+
+def test_background_dated_to_an_earlier_year_answers_no_question_about_this_week() -> None:
+    question = "What country elected its first-ever leftist leader this week?"
+    sentences = [
+        Scored(
+            1, "Chile, Peru and Honduras elected leftist presidents in 2021.", 1.0, "2022-06-20"
+        ),
+        Scored(
+            2,
+            "Colombia elected a leftist president for the first time since 1950.",
+            0.9,
+            "2022-06-20",
+        ),
+    ]
+    found = {c.text for c in extract(question, answer_type(question), sentences)}
+    assert found == {"Colombia"}
+    asked_then = "Which countries elected leftist presidents?"
+    assert "Chile" in {c.text for c in extract(asked_then, answer_type(asked_then), sentences)}
+
+
+def test_a_figure_beats_a_word_that_only_says_many() -> None:
+    found = _found(
+        "Approximately how many baby swings were recalled this week?",
+        "Millions of baby swings have been recalled, the commission said on Monday.",
+        "The recall covers 2 million baby swings sold since 2015.",
+    )
+    assert "2 million" in found and "Millions" not in found
+
+
+def test_the_owner_answers_which_countrys_when_the_rest_repeats_the_question() -> None:
+    found = _found(
+        "Which country's nuclear program is an issue the US is cooperating with allies on?",
+        "US has boosted cooperation with the allies on key issues such as the Russia’s "
+        "aggression toward Ukraine and its neighbors, Iran’s nuclear program, and China’s "
+        "efforts to challenge the rules-based international order.",
+    )
+    assert "Iran" in found and "Iran’s nuclear program" not in found
+    assert answer_type("Which country's nuclear program worries the US?").head == "country"
+
+
+def test_a_name_the_question_lacks_is_something_new() -> None:
+    found = _found(
+        "The fire forced thousands to evacuate communities near which national park?",
+        "The fire forced thousands of people to evacuate near Yosemite National Park.",
+    )
+    assert "Yosemite National Park" in found
+
+
+def test_who_was_a_man_keeps_every_who_label() -> None:
+    assert answer_type("Who was a man studying medicinal plants in Ancient Greece?").labels == WHO
+
+
+def test_dozens_stays_when_no_figure_of_its_magnitude_is_given() -> None:
+    found = _found(
+        "How many meetings did Blinken say he had?",
+        "Blinken said he had dozens of meetings with his counterparts in 20 countries.",
+    )
+    assert "dozens" in found
