@@ -199,8 +199,9 @@ def _wh_noun(question: str) -> Token | None:
         for t in rest:
             if t.pos_ in {"NOUN", "PROPN"}:
                 noun = t
-            elif noun is not None and t.text in {"’s", "'s"}:
-                break  # "which country's nuclear program" asks for a country
+            elif noun is not None and noun.pos_ == "NOUN" and t.text in {"’s", "'s"}:
+                break  # "which country's nuclear program" asks for a country, while "what
+                # is William Rankine's nationality" asks for the nationality
             elif not (t.pos_ in {"ADJ", "NUM"} or t.text == "-"):
                 break
         if noun is None:
