@@ -9,8 +9,9 @@ index state. Backends:
 - `faiss` (default, `embeddings.faiss_store`): FAISS vectors + SQLite/FTS5 in an index
   directory, written as atomic generations; one machine, any number of reader processes.
 - `milvus` (`embeddings.milvus_store`): one Milvus collection of chunks (text, metadata,
-  dense vector, Milvus's BM25 sparse vector) plus one of articles; a milvus-lite file on one
-  machine or a Milvus server / Zilliz URI shared by several API replicas.
+  dense vector, BM25 term weights that the store scores with collection-wide IDF), one of
+  articles and one of term counts; a milvus-lite file on one machine or a Milvus server /
+  Zilliz URI shared by several API replicas.
 """
 
 from __future__ import annotations

@@ -225,3 +225,16 @@ def test_collections_from_before_stemmed_bm25_are_refused_with_the_fix(
         client.create_collection(name, schema=s, index_params=ip)
     with pytest.raises(IndexUnavailableError, match=r"predate stemmed BM25.*ingest again"):
         Index(tmp_path / "ix", embedder, shared).stats()
+
+
+def test_the_api_on_a_milvus_server_keeps_uploads_in_the_index_folder(
+    tmp_path: Path, shared: StoreConfig, make_pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The store's location is the server's URI, not a folder: uploads stay beside the index."""
+    from rag.serve.app import create_app
+
+    monkeypatch.chdir(tmp_path)
+    pipeline = make_pipeline(tmp_path / "index")
+    app = create_app(pipeline)
+    assert app.state.rag.uploads.root == (tmp_path / "index" / "uploads").resolve()
+    assert not any(p.name.startswith("http") for p in tmp_path.iterdir())

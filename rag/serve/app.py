@@ -31,7 +31,7 @@ def create_app(
     `metrics_dir`: the folder `rag serve --workers N` shares between its workers' metrics."""
     config = config or ServeConfig()
     queue = GenerationQueue(config.concurrency, config.queue_size, config.timeout_s)
-    index_dir = Path(pipeline.stats().path)
+    index_dir = pipeline.index.path  # stats().path names a Milvus server's URI instead
     uploads = UploadStore(index_dir / "uploads", config.max_upload_mb * 1024 * 1024)
     state = ServeState(pipeline, config, queue, Metrics(metrics_dir), uploads)
     state.metrics.watch(lambda: queue.waiting, lambda: queue.running, state.index_size)
