@@ -26,6 +26,16 @@ CREATE VIRTUAL TABLE chunks_fts USING fts5(text, tokenize='porter unicode61');
 
 _DOC_COLUMNS = "doc_id, title, text, date, source, url, path"
 
+# Duplicate stories (embeddings/dedup.py): each article's MinHash and, for a copy, the
+# canonical article it repeats. A table of its own, created on the first write after the
+# upgrade: an index folder from before it opens as one without duplicates.
+DEDUP_SCHEMA = """
+CREATE TABLE IF NOT EXISTS doc_dedup (
+    doc_id TEXT PRIMARY KEY, duplicate_of TEXT, minhash BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS doc_dedup_of ON doc_dedup(duplicate_of);
+"""
+
 
 def fts_query(text: str) -> str:
     """An FTS5 OR-query of the content words, quoted so user text can't inject syntax."""
@@ -60,6 +70,7 @@ class ChunkTable:
 
     def __init__(self, db: sqlite3.Connection) -> None:
         self.db = db
+        self._has_dedup: bool | None = None
 
     @classmethod
     def new(cls, target: str | Path = ":memory:") -> ChunkTable:
@@ -167,6 +178,7 @@ class ChunkTable:
             "INSERT INTO documents VALUES (?,?,?,?,?,?,?,?)",
             (doc.doc_id, doc.title, doc.date, doc.source, doc.url, doc.path, doc.text, digest),
         )
+        self._put_dedup(doc)
 
     def put_chunks(self, rows: Iterable[tuple[int, str, int, int, int, str]]) -> None:
         """Rows of (id, doc_id, ordinal, start, end, text)."""
@@ -183,4 +195,47 @@ class ChunkTable:
             self.db.executemany("DELETE FROM chunks_fts WHERE rowid=?", [(i,) for i in ids])
             self.db.execute("DELETE FROM chunks WHERE doc_id=?", (doc_id,))
         self.db.execute("DELETE FROM documents WHERE doc_id=?", (doc_id,))
+        if self.has_dedup():
+            self.db.execute("DELETE FROM doc_dedup WHERE doc_id=?", (doc_id,))
         return ids
+
+    # ---- duplicate stories ---------------------------------------------------------------
+
+    def has_dedup(self) -> bool:
+        if self._has_dedup is None:
+            row = self.db.execute(
+                "SELECT 1 FROM sqlite_master WHERE type='table' AND name='doc_dedup'"
+            ).fetchone()
+            self._has_dedup = row is not None
+        return self._has_dedup
+
+    def _put_dedup(self, doc: Document) -> None:
+        """Every written article gets its MinHash (~3 ms), so turning detection on later, or
+        another process, finds it; old articles without one are hashed from their text."""
+        from embeddings.dedup import signature_bytes
+
+        if not self.has_dedup():
+            for statement in filter(str.strip, DEDUP_SCHEMA.split(";")):
+                self.db.execute(statement)  # not executescript: that would commit first
+            self._has_dedup = True
+        self.db.execute(
+            "INSERT OR REPLACE INTO doc_dedup VALUES (?,?,?)",
+            (doc.doc_id, doc.duplicate_of, signature_bytes(doc.text)),
+        )
+
+    def minhashes(self) -> dict[str, tuple[str | None, bytes]]:
+        """doc_id -> (the canonical it copies or None, its MinHash bytes)."""
+        if not self.has_dedup():
+            return {}
+        rows = self.db.execute("SELECT doc_id, duplicate_of, minhash FROM doc_dedup")
+        return {r[0]: (r[1], bytes(r[2])) for r in rows}
+
+    def duplicate_links(self, doc_ids: Sequence[str] | None = None) -> dict[str, str]:
+        """copy doc_id -> canonical doc_id, for every copy (or those copying `doc_ids`)."""
+        if not self.has_dedup():
+            return {}
+        sql = "SELECT doc_id, duplicate_of FROM doc_dedup WHERE duplicate_of IS NOT NULL"
+        if doc_ids is None:
+            return dict(self.db.execute(sql))
+        ids = list(doc_ids)
+        return dict(self.db.execute(f"{sql} AND duplicate_of IN ({_marks(len(ids))})", ids))
