@@ -298,9 +298,8 @@ class Index:
                 todo.append((dataclasses.replace(doc, duplicate_of=None), digest))
             if not todo:
                 return report
-            repoint: list[DocumentWrite] = []
             if self.dedup if dedup is None else dedup:
-                todo, repoint = self._mark_duplicates(todo, report)
+                todo = self._mark_duplicates(todo, report)
             fresh = [(doc, digest) for doc, digest in todo if doc.duplicate_of is None]
             vectors = self._embed([doc for doc, _ in fresh], progress=progress)
             report.chunks_added = sum(len(chunks) for chunks, _ in vectors.values())
@@ -310,7 +309,7 @@ class Index:
                 else self._copy_write(doc, digest)
                 for doc, digest in todo
             ]
-            self.store.write(puts + repoint)
+            self.store.write(puts)
         return report
 
     def _embed(
@@ -347,16 +346,16 @@ class Index:
 
     def _mark_duplicates(
         self, todo: list[tuple[Document, str]], report: IngestReport
-    ) -> tuple[list[tuple[Document, str]], list[DocumentWrite]]:
-        """`todo` with `duplicate_of` set on copies, plus rewrites of stored copies whose
-        canonical has just become a copy itself (so every link points at a canonical)."""
+    ) -> list[tuple[Document, str]]:
+        """`todo` with `duplicate_of` set on copies, plus the stored copies of articles in
+        `todo` whose status changes (so every link points at a canonical that holds it)."""
         table = self._table()
         if table is None:
             report.notes.append(
                 f"duplicate stories are detected with the FAISS store only for now; the "
                 f"{self.store.kind} store indexes every article (RAG_DEDUP=0 hides this note)"
             )
-            return todo, []
+            return todo
         stored = table.minhashes()
         detector = dedup_.Detector(self._text_of)
         for doc_id, (canonical, blob) in stored.items():
@@ -376,15 +375,22 @@ class Index:
                 report.duplicates[doc.doc_id] = canonical
                 doc = dataclasses.replace(doc, duplicate_of=canonical)
             marked.append((doc, digest))
-        now_copies = set(report.duplicates)
+        # Copies of an article just replaced or turned into a copy are checked again against
+        # what is indexed now: still a copy (of it or another), else a canonical article.
         batch = {doc.doc_id for doc, _ in todo}
-        repoint = []
-        for copy_id, old in table.duplicate_links(sorted(now_copies)).items():
+        for copy_id, old in table.duplicate_links(sorted(batch)).items():
             stored_doc = self.store.document(copy_id)
-            if copy_id not in batch and stored_doc is not None:
-                new = dataclasses.replace(stored_doc, duplicate_of=report.duplicates[old])
-                repoint.append(self._copy_write(new))
-        return marked, repoint
+            if copy_id in batch or stored_doc is None:
+                continue
+            detector.remove(copy_id)
+            sig = dedup_.minhash(dedup_.shingles(stored_doc.text))
+            match = detector.find(copy_id, stored_doc.text, sig)
+            canonical = match.canonical if match else None
+            detector.add(copy_id, sig, canonical, text=stored_doc.text)
+            if canonical != old:
+                doc = dataclasses.replace(stored_doc, duplicate_of=canonical)
+                marked.append((doc, content_hash(doc)))
+        return marked
 
     def _text_of(self, doc_id: str) -> str | None:
         doc = self.store.document(doc_id)

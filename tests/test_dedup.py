@@ -161,6 +161,19 @@ def test_distinct_stories_updates_and_replacements_are_not_merged(index: Index) 
     assert index.chunk_ids("herald-1")
 
 
+def test_copies_follow_their_canonical_when_it_is_rewritten(index: Index) -> None:
+    ferry = article("herald-2", OTHER_STORY, "Herald", title="Ferry hearing")
+    index.ingest([ferry, ORIGINAL, COPY])
+    assert index.document("gazette-9").duplicate_of == "herald-1"  # type: ignore[union-attr]
+    # herald-1 now carries another outlet's ferry piece: the bridge story must stay findable
+    rewritten = dataclasses.replace(ORIGINAL, text=OTHER_STORY + "\n\nMore hearings follow.")
+    report = index.ingest([rewritten])
+    assert report.duplicates == {"herald-1": "herald-2"}
+    assert index.document("gazette-9").duplicate_of is None  # type: ignore[union-attr]
+    assert index.chunk_ids("gazette-9") and index.chunk_ids("herald-1") == []
+    assert "gazette-9" in searched_docs(index, "bridge Lumen commuting")
+
+
 def test_deleting_the_canonical_promotes_a_copy_and_keeps_every_outlet(index: Index) -> None:
     short = article("courier-3", "\n\n".join(paragraphs(WIRE)[:4]), "Courier")
     index.ingest([ORIGINAL, COPY, short])
@@ -203,6 +216,23 @@ def test_milvus_says_dedup_is_faiss_only(tmp_path: Path, embedder) -> None:
         assert "FAISS store only" in report.summary()
     finally:
         index.close()
+
+
+def test_rag_ingest_reports_merged_copies_and_can_opt_out(tmp_path: Path) -> None:
+    """One slow end-to-end check of the command line (two processes load the embedder)."""
+    import json
+
+    from tests.cli_run import rag
+
+    news = tmp_path / "news.jsonl"
+    rows = [dataclasses.asdict(d) for d in (ORIGINAL, COPY)]
+    news.write_text("\n".join(json.dumps(r) for r in rows), encoding="utf-8")
+    merged = rag("ingest", str(news), "-q", "--index", str(tmp_path / "a"))
+    assert merged.returncode == 0, merged.stderr
+    assert "2 added" in merged.stdout and "1 merged as duplicates" in merged.stdout
+    kept = rag("ingest", str(news), "-q", "--no-dedup", "--index", str(tmp_path / "b"))
+    assert kept.returncode == 0, kept.stderr
+    assert "2 added" in kept.stdout and "merged" not in kept.stdout
 
 
 # ---- citations ---------------------------------------------------------------------------
