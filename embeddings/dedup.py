@@ -12,13 +12,20 @@ stories about the same events (README, "Duplicate stories").
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 from datasketch import MinHash, MinHashLSH
+
+from embeddings.types import Document
+
+if TYPE_CHECKING:
+    from embeddings.chunk_table import ChunkTable
 
 SHINGLE = 4  # words per shingle
 NUM_PERM = 128
@@ -172,3 +179,53 @@ class Detector:
             if good and (best is None or score > best.containment):
                 best = Match(self._root[other], other, score)
         return best
+
+
+def mark_duplicates(
+    todo: list[tuple[Document, str]], table: ChunkTable, digest: Callable[[Document], str]
+) -> tuple[list[tuple[Document, str]], dict[str, str]]:
+    """The articles to write, in order, with `duplicate_of` set on copies (of what `table`
+    holds or of an earlier one in `todo`), plus the stored copies of articles in `todo`
+    whose status changes; and doc_id -> canonical for the copies in `todo`."""
+
+    def text_of(doc_id: str) -> str | None:
+        doc = table.document(doc_id)
+        return doc.text if doc is not None else None
+
+    stored = table.minhashes()
+    detector = Detector(text_of)
+    for doc_id, (canonical, blob) in stored.items():
+        detector.add(doc_id, from_bytes(blob), canonical)
+    if len(stored) < table.count_documents():  # an index from before dedup: hash the texts
+        for doc in table.documents():
+            if doc.doc_id not in stored:
+                detector.add(doc.doc_id, minhash(shingles(doc.text)))
+    marked, copies = [], {}
+    for doc, doc_digest in todo:
+        canonical = _place(detector, doc)
+        if canonical is not None:
+            copies[doc.doc_id] = canonical
+        marked.append((dataclasses.replace(doc, duplicate_of=canonical), doc_digest))
+    # Copies of an article just replaced or turned into a copy are checked again against
+    # what is indexed now: still a copy (of it or of another), else a canonical article.
+    batch = {doc.doc_id for doc, _ in todo}
+    for copy_id, old in table.duplicate_links(sorted(batch)).items():
+        stored_doc = table.document(copy_id)
+        if copy_id in batch or stored_doc is None:
+            continue
+        canonical = _place(detector, stored_doc)
+        if canonical != old:
+            doc = dataclasses.replace(stored_doc, duplicate_of=canonical)
+            marked.append((doc, digest(doc)))
+    return marked, copies
+
+
+def _place(detector: Detector, doc: Document) -> str | None:
+    """The canonical `doc` copies, or None; `doc` joins the detector either way (a new
+    version of an article replaces the old one in it, never copies it)."""
+    detector.remove(doc.doc_id)
+    sig = minhash(shingles(doc.text))
+    match = detector.find(doc.doc_id, doc.text, sig)
+    canonical = match.canonical if match else None
+    detector.add(doc.doc_id, sig, canonical, text=doc.text)
+    return canonical

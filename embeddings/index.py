@@ -356,45 +356,8 @@ class Index:
                 f"{self.store.kind} store indexes every article (RAG_DEDUP=0 hides this note)"
             )
             return todo
-        stored = table.minhashes()
-        detector = dedup_.Detector(self._text_of)
-        for doc_id, (canonical, blob) in stored.items():
-            detector.add(doc_id, dedup_.from_bytes(blob), canonical)
-        if len(stored) < table.count_documents():  # an index from before dedup: hash texts
-            for doc in self.store.documents():
-                if doc.doc_id not in stored:
-                    detector.add(doc.doc_id, dedup_.minhash(dedup_.shingles(doc.text)))
-        marked = []
-        for doc, digest in todo:
-            detector.remove(doc.doc_id)  # a new version replaces the old one, never copies it
-            sig = dedup_.minhash(dedup_.shingles(doc.text))
-            match = detector.find(doc.doc_id, doc.text, sig)
-            canonical = match.canonical if match else None
-            detector.add(doc.doc_id, sig, canonical, text=doc.text)
-            if canonical is not None:
-                report.duplicates[doc.doc_id] = canonical
-                doc = dataclasses.replace(doc, duplicate_of=canonical)
-            marked.append((doc, digest))
-        # Copies of an article just replaced or turned into a copy are checked again against
-        # what is indexed now: still a copy (of it or another), else a canonical article.
-        batch = {doc.doc_id for doc, _ in todo}
-        for copy_id, old in table.duplicate_links(sorted(batch)).items():
-            stored_doc = self.store.document(copy_id)
-            if copy_id in batch or stored_doc is None:
-                continue
-            detector.remove(copy_id)
-            sig = dedup_.minhash(dedup_.shingles(stored_doc.text))
-            match = detector.find(copy_id, stored_doc.text, sig)
-            canonical = match.canonical if match else None
-            detector.add(copy_id, sig, canonical, text=stored_doc.text)
-            if canonical != old:
-                doc = dataclasses.replace(stored_doc, duplicate_of=canonical)
-                marked.append((doc, content_hash(doc)))
+        marked, report.duplicates = dedup_.mark_duplicates(todo, table, content_hash)
         return marked
-
-    def _text_of(self, doc_id: str) -> str | None:
-        doc = self.store.document(doc_id)
-        return doc.text if doc is not None else None
 
     def delete(self, doc_id: str) -> bool:
         """Deleting a canonical article promotes its longest copy (chunked and embedded now)
