@@ -68,7 +68,7 @@ class IngestReport:
             f"({self.chunks_added} chunks embedded)"
         )
         if self.duplicates:
-            text += f"; {len(self.duplicates)} merged as duplicates of stories already indexed"
+            text += f"; {len(self.duplicates)} merged as duplicates (see rag list)"
         return "\n".join([text, *self.notes])
 
 

@@ -18,6 +18,7 @@ import numpy as np
 from embeddings.embedder import Embedder
 from embeddings.loaders import Skipped
 from embeddings.types import Document
+from rag.types import Citation
 
 
 class Status:
@@ -110,7 +111,7 @@ def _is_empty(path: Path) -> bool:
         return False
 
 
-def also_line(citation: Any) -> str | None:
+def also_line(citation: Citation) -> str | None:
     """ "also published by SOURCE (url), …" for a cited story other outlets ran too."""
     if not citation.also:
         return None
