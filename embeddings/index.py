@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import os
 import sqlite3
 import threading
 from collections.abc import Iterable, Sequence
@@ -17,6 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
+from embeddings import dedup as dedup_
+from embeddings.chunk_table import ChunkTable
 from embeddings.chunking import chunk_document
 from embeddings.embedder import Embedder
 from embeddings.errors import IndexUnavailableError
@@ -24,6 +27,7 @@ from embeddings.generations import MANIFEST, rebuild_hint
 from embeddings.loaders import Skipped
 from embeddings.store import Store, StoreConfig, open_store
 from embeddings.types import (
+    Chunk,
     ChunkRecord,
     DateSourceFilter,
     Document,
@@ -53,6 +57,9 @@ class IngestReport:
     unchanged: list[str] = field(default_factory=list)
     skipped: list[Skipped] = field(default_factory=list)
     chunks_added: int = 0
+    # doc_id -> the canonical article it copies (stored without chunks; see embeddings.dedup)
+    duplicates: dict[str, str] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
         text = (
@@ -60,7 +67,15 @@ class IngestReport:
             f"{len(self.unchanged)} unchanged, {len(self.skipped)} skipped "
             f"({self.chunks_added} chunks embedded)"
         )
-        return text
+        if self.duplicates:
+            text += f"; {len(self.duplicates)} merged as duplicates (see rag list)"
+        return "\n".join([text, *self.notes])
+
+
+def dedup_from_env(env: dict[str, str] | None = None) -> bool:
+    """`RAG_DEDUP=0` (or off/false/no) turns duplicate detection off; it is on by default."""
+    value = (os.environ if env is None else env).get("RAG_DEDUP", "1")
+    return value.strip().lower() not in {"0", "off", "false", "no"}
 
 
 def content_hash(doc: Document) -> str:
@@ -72,12 +87,19 @@ class Index:
     """One index (a directory, or a Milvus collection pair) behind the `Store` contract."""
 
     def __init__(
-        self, path: str | Path, embedder: Embedder, config: StoreConfig | None = None
+        self,
+        path: str | Path,
+        embedder: Embedder,
+        config: StoreConfig | None = None,
+        *,
+        dedup: bool | None = None,
     ) -> None:
-        """`config` defaults to the environment (`RAG_STORE`, `RAG_MILVUS_URI`, ...)."""
+        """`config` defaults to the environment (`RAG_STORE`, `RAG_MILVUS_URI`, ...), `dedup`
+        (merge copies of a story already indexed) to `RAG_DEDUP`, else on."""
         self.path = Path(path).expanduser()
         self.embedder = embedder
         self.config = config or StoreConfig.from_env()
+        self.dedup = dedup_from_env() if dedup is None else dedup
         self._lock = threading.RLock()
         self.store: Store = open_store(
             self.config, self.path, dim=lambda: embedder.dim, embedder_name=embedder.name
@@ -144,10 +166,44 @@ class Index:
             )
 
     def document(self, doc_id: str) -> Document | None:
-        return self.store.document(doc_id)
+        with self._lock:
+            doc = self.store.document(doc_id)
+            links = self._links() if doc is not None else {}
+        if doc is None or doc.doc_id not in links:
+            return doc
+        return dataclasses.replace(doc, duplicate_of=links[doc.doc_id])
 
     def documents(self) -> list[Document]:
-        return self.store.documents()
+        """Every article, copies of a story included (with `duplicate_of` set)."""
+        with self._lock:
+            docs, links = self.store.documents(), self._links()
+        return [
+            dataclasses.replace(d, duplicate_of=links[d.doc_id]) if d.doc_id in links else d
+            for d in docs
+        ]
+
+    def copies(self, doc_ids: Iterable[str]) -> dict[str, list[Document]]:
+        """canonical doc_id -> the other outlets' copies of that story, for citations."""
+        with self._lock:
+            links = self._links(list(set(doc_ids)))
+            out: dict[str, list[Document]] = {}
+            for copy_id, canonical in sorted(links.items()):
+                doc = self.store.document(copy_id)
+                if doc is not None:
+                    out.setdefault(canonical, []).append(
+                        dataclasses.replace(doc, duplicate_of=canonical)
+                    )
+        return out
+
+    def _table(self) -> ChunkTable | None:
+        """The FAISS backend's table; duplicate detection is FAISS-only for now."""
+        from embeddings.faiss_store import FaissStore
+
+        return self.store.table if isinstance(self.store, FaissStore) else None
+
+    def _links(self, doc_ids: Sequence[str] | None = None) -> dict[str, str]:
+        table = self._table()
+        return table.duplicate_links(doc_ids) if table is not None else {}
 
     def chunk_ids(self, doc_id: str) -> list[int]:
         """Ids of an article's chunks, in order (empty for an unknown article)."""
@@ -220,8 +276,11 @@ class Index:
         *,
         progress: bool = False,
         skipped: Sequence[Skipped] = (),
+        dedup: bool | None = None,
     ) -> IngestReport:
-        """Add new articles, replace changed ones, leave unchanged ones alone."""
+        """Add new articles, replace changed ones, leave unchanged ones alone; a copy of a
+        story already indexed (or earlier in the batch) is stored without chunks, pointing
+        at its canonical article (`dedup`: default `self.dedup`)."""
         report = IngestReport(skipped=list(skipped))
         with self._lock, self.store.writer():
             existing = self.store.content_hashes()
@@ -236,33 +295,87 @@ class Index:
                     report.unchanged.append(doc.doc_id)
                     continue
                 (report.updated if doc.doc_id in existing else report.added).append(doc.doc_id)
-                todo.append((doc, digest))
+                todo.append((dataclasses.replace(doc, duplicate_of=None), digest))
             if not todo:
                 return report
-            per_doc = [
-                tuple(
-                    chunk_document(
-                        doc,
-                        count_tokens=self.embedder.count_tokens,
-                        token_starts=getattr(self.embedder, "token_starts", None),
-                    )
-                )
-                for doc, _ in todo
+            if self.dedup if dedup is None else dedup:
+                todo = self._mark_duplicates(todo, report)
+            fresh = [(doc, digest) for doc, digest in todo if doc.duplicate_of is None]
+            vectors = self._embed([doc for doc, _ in fresh], progress=progress)
+            report.chunks_added = sum(len(chunks) for chunks, _ in vectors.values())
+            puts = [
+                DocumentWrite(doc, digest, *vectors[doc.doc_id])
+                if doc.duplicate_of is None
+                else self._copy_write(doc, digest)
+                for doc, digest in todo
             ]
-            texts = [c.text for chunks in per_doc for c in chunks]
-            vectors = self.embedder.encode(texts, progress=progress, documents=True)
-            report.chunks_added = len(texts)
-            puts, start = [], 0
-            for (doc, digest), chunks in zip(todo, per_doc, strict=True):
-                end = start + len(chunks)
-                puts.append(DocumentWrite(doc, digest, chunks, vectors[start:end]))
-                start = end
             self.store.write(puts)
         return report
 
+    def _embed(
+        self, docs: Sequence[Document], *, progress: bool = False
+    ) -> dict[str, tuple[tuple[Chunk, ...], np.ndarray]]:
+        """doc_id -> (chunks, one vector per chunk), embedded in one batch."""
+        per_doc = [
+            tuple(
+                chunk_document(
+                    doc,
+                    count_tokens=self.embedder.count_tokens,
+                    token_starts=getattr(self.embedder, "token_starts", None),
+                )
+            )
+            for doc in docs
+        ]
+        texts = [c.text for chunks in per_doc for c in chunks]
+        dim = self.store.dim or self.embedder.dim
+        vectors: np.ndarray = (
+            self.embedder.encode(texts, progress=progress, documents=True)
+            if texts
+            else np.zeros((0, dim), np.float32)
+        )
+        out, start = {}, 0
+        for doc, chunks in zip(docs, per_doc, strict=True):
+            out[doc.doc_id] = (chunks, vectors[start : start + len(chunks)])
+            start += len(chunks)
+        return out
+
+    def _copy_write(self, doc: Document, digest: str | None = None) -> DocumentWrite:
+        """A copy of a story: the article and its text, no chunks, no vectors."""
+        dim = self.store.dim or self.embedder.dim
+        return DocumentWrite(doc, digest or content_hash(doc), (), np.zeros((0, dim), "float32"))
+
+    def _mark_duplicates(
+        self, todo: list[tuple[Document, str]], report: IngestReport
+    ) -> list[tuple[Document, str]]:
+        """`todo` with `duplicate_of` set on copies, plus the stored copies of articles in
+        `todo` whose status changes (so every link points at a canonical that holds it)."""
+        table = self._table()
+        if table is None:
+            report.notes.append(
+                f"duplicate stories are detected with the FAISS store only for now; the "
+                f"{self.store.kind} store indexes every article (RAG_DEDUP=0 hides this note)"
+            )
+            return todo
+        marked, report.duplicates = dedup_.mark_duplicates(todo, table, content_hash)
+        return marked
+
     def delete(self, doc_id: str) -> bool:
+        """Deleting a canonical article promotes its longest copy (chunked and embedded now)
+        and points the other copies at it, so every outlet's article stays findable."""
         with self._lock, self.store.writer():
             if self.store.document(doc_id) is None:
                 return False
-            self.store.write([], [doc_id])
+            copies = self.copies([doc_id]).get(doc_id, [])
+            puts: list[DocumentWrite] = []
+            if copies:
+                heir = max(copies, key=lambda d: (len(d.text), d.doc_id))
+                heir = dataclasses.replace(heir, duplicate_of=None)
+                chunks, vectors = self._embed([heir])[heir.doc_id]
+                puts.append(DocumentWrite(heir, content_hash(heir), chunks, vectors))
+                puts += [
+                    self._copy_write(dataclasses.replace(d, duplicate_of=heir.doc_id))
+                    for d in copies
+                    if d.doc_id != heir.doc_id
+                ]
+            self.store.write(puts, [doc_id])
             return True

@@ -17,6 +17,9 @@ class Document:
     source: str | None = None
     url: str | None = None
     path: str | None = None  # file it came from, for messages
+    # Set on a copy of a story already indexed (embeddings/dedup.py): the canonical article's
+    # doc_id. A copy keeps its text but has no chunks, so retrieval sees the story once.
+    duplicate_of: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

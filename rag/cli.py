@@ -88,6 +88,8 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         cache_dir=settings.runtime.model_cache,
     )
     pipeline = _pipeline(args, embedder)
+    if args.no_dedup:
+        pipeline.index.dedup = False
     # Stored paths are absolute, so `rag delete PATH` works from any folder.
     paths = [Path(p).expanduser().absolute() for p in args.paths]
     logging.getLogger("embeddings").setLevel(logging.ERROR)  # skipped files are printed below
@@ -212,9 +214,14 @@ def _print_answer(answer) -> None:  # type: ignore[no-untyped-def]
     print(answer.text)
     if answer.mode == "extracted" and answer.evidence:
         print(f"  {answer.evidence}")
+    from rag.cli_format import also_line
+
     for c in answer.citations:
         where = c.url or f"{c.doc_id}:{c.start}-{c.end}"  # a followed feed's link, when known
         print(f"  [{c.n}] {c.title} ({c.date or 'undated'}) {where}")
+        also = also_line(c)
+        if also:
+            print(f"      {also}")
 
 
 def cmd_chat(args: argparse.Namespace) -> int:
@@ -309,6 +316,12 @@ def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
         help="article files (.txt .md .html .json .jsonl) or folders, searched recursively",
     )
     p.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
+    p.add_argument(
+        "--no-dedup",
+        action="store_true",
+        help="index every article, even a copy of a story already indexed "
+        "(default: copies are merged into one article listing every outlet; $RAG_DEDUP=0)",
+    )
     p.set_defaults(func=cmd_ingest)
 
     p = sub.add_parser("watch", parents=[index], help="follow folders and RSS/Atom feeds")

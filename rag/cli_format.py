@@ -18,6 +18,7 @@ import numpy as np
 from embeddings.embedder import Embedder
 from embeddings.loaders import Skipped
 from embeddings.types import Document
+from rag.types import Citation
 
 
 class Status:
@@ -112,6 +113,14 @@ def _is_empty(path: Path) -> bool:
         return False
 
 
+def also_line(citation: Citation) -> str | None:
+    """ "also published by SOURCE (url), …" for a cited story other outlets ran too."""
+    if not citation.also:
+        return None
+    outlets = [f"{a.source or a.title}" + (f" ({a.url})" if a.url else "") for a in citation.also]
+    return "also published by " + ", ".join(outlets)
+
+
 @dataclass(frozen=True)
 class Listed:
     """One row of `rag list`."""
@@ -122,10 +131,12 @@ class Listed:
     source: str | None
     chunks: int
     path: str | None
+    duplicate_of: str | None = None  # a copy of this story, searched through its canonical
 
     def line(self) -> str:
+        copy = f"  (copy of {self.duplicate_of})" if self.duplicate_of else ""
         return f"{self.doc_id}  {self.date or 'undated':10}  {self.chunks:>3} chunks  " + (
-            f"{self.source or '-'}  {self.title}"
+            f"{self.source or '-'}  {self.title}{copy}"
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -134,7 +145,15 @@ class Listed:
 
 def listing(docs: Iterable[Document], chunk_counts: dict[str, int]) -> list[Listed]:
     return [
-        Listed(d.doc_id, d.date, d.title, d.source, chunk_counts.get(d.doc_id, 0), d.path)
+        Listed(
+            d.doc_id,
+            d.date,
+            d.title,
+            d.source,
+            chunk_counts.get(d.doc_id, 0),
+            d.path,
+            d.duplicate_of,
+        )
         for d in docs
     ]
 

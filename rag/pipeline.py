@@ -6,6 +6,7 @@ Read `Pipeline.stream` top to bottom to follow a question through the whole path
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
 import threading
 import time
@@ -36,7 +37,7 @@ from rag.followup import rewrite_question
 from rag.generate import Generator, load_generator
 from rag.retrieve import RETRIEVERS, Retriever, parse_date, with_as_of
 from rag.text import strip_injection
-from rag.types import Answer, Citation
+from rag.types import AlsoPublished, Answer, Citation
 
 if TYPE_CHECKING:
     from embeddings.store import StoreConfig
@@ -427,9 +428,9 @@ class Pipeline:
         now = time.perf_counter()
         timings["retrieve"], t = (now - t) * 1000, now
         ranked = select_sentences(ask_text, hits, self.embedder) if hits else []
-        context = [
-            _citation(i, s) for i, s in enumerate(ranked[: self.settings.candidate_sentences], 1)
-        ]
+        context = self._with_copies(
+            [_citation(i, s) for i, s in enumerate(ranked[: self.settings.candidate_sentences], 1)]
+        )
         relevance = max((s.relevance for s in ranked), default=0.0)
         timings["select"] = (time.perf_counter() - t) * 1000
         filtered_out = not hits and self.index.allowed_ids(with_as_of(flt, as_of_date)) == []
@@ -442,6 +443,22 @@ class Pipeline:
             filtered_out and len(self.index) > 0,
             hits,
         )
+
+    def _with_copies(self, context: list[Citation]) -> list[Citation]:
+        """Each citation with the other outlets that published the same story."""
+        copies = self.index.copies(c.doc_id for c in context) if context else {}
+        return [
+            dataclasses.replace(
+                c,
+                also=tuple(
+                    AlsoPublished(d.doc_id, d.source, d.url, d.title, d.date)
+                    for d in copies[c.doc_id]
+                ),
+            )
+            if c.doc_id in copies
+            else c
+            for c in context
+        ]
 
     @staticmethod
     def _finish(run: _Run, draft: Draft, context: list[Citation]) -> Answer:

@@ -9,13 +9,25 @@ Mode = Literal["extracted", "generated", "quoted", "refused"]
 
 
 @dataclass(frozen=True)
+class AlsoPublished:
+    """Another outlet's copy of the cited story (merged at ingest, see embeddings.dedup)."""
+
+    doc_id: str
+    source: str | None
+    url: str | None
+    title: str
+    date: str | None
+
+
+@dataclass(frozen=True)
 class Citation:
     """One numbered piece of evidence: a sentence of an article and the passage around it.
 
     `n` is the number the answer text uses (`[n]`). `text`, `start` and `end` give the
     supporting sentence and its character offsets in the article, so a reader can jump to
     it; `passage` (starting at `passage_start` in the article) is the surrounding chunk,
-    for display with `text` highlighted inside it.
+    for display with `text` highlighted inside it. `also` lists the other outlets that
+    published the same story (their copies are not searched separately).
     """
 
     n: int
@@ -30,6 +42,7 @@ class Citation:
     passage_start: int = 0
     source: str | None = None
     url: str | None = None
+    also: tuple[AlsoPublished, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

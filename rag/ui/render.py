@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 
 from embeddings.index import IndexStats
 from embeddings.types import Document
-from rag.types import Answer, Citation
+from rag.types import AlsoPublished, Answer, Citation
 
 __all__ = [
     "ArticleText",
@@ -96,6 +96,10 @@ def _card_html(group: Sequence[Citation], full_text: str | None, *, evidence: bo
             f' · <a href="{html.escape(c.url, quote=True)}" target="_blank" '
             f'rel="noopener noreferrer nofollow">source</a>'
         )
+    also = ""
+    if c.also:
+        outlets = ", ".join(_outlet_html(a) for a in c.also)
+        also = f'<div class="rag-also">also published by {outlets}</div>'
     full = ""
     if full_text:
         text = full_text[:MAX_ARTICLE_CHARS]
@@ -118,8 +122,17 @@ def _card_html(group: Sequence[Citation], full_text: str | None, *, evidence: bo
         f'<div class="rag-card-head">{label}'
         f'<span class="rag-title">{esc(c.title or "Untitled")}</span>'
         f"{source_html}{date_html}{link}</div>"
-        f'<blockquote class="rag-passage">{passage_html}</blockquote>{full}</div>'
+        f'<blockquote class="rag-passage">{passage_html}</blockquote>{also}{full}</div>'
     )
+
+
+def _outlet_html(a: AlsoPublished) -> str:
+    """An outlet's name, linked to its copy of the story when the address is a web one."""
+    name = esc(a.source or a.title or a.doc_id)
+    if a.url and re.match(r"^https?://", a.url, re.IGNORECASE):
+        href = html.escape(a.url, quote=True)
+        return f'<a href="{href}" target="_blank" rel="noopener noreferrer nofollow">{name}</a>'
+    return name
 
 
 def _group_by_passage(cites: Sequence[Citation]) -> list[list[Citation]]:
