@@ -201,7 +201,7 @@ def test_json_single_record(tmp_path: Path) -> None:
     }
     path.write_text(json.dumps(record), "utf-8")
     [doc] = load_file(path)
-    assert doc.to_dict() == {**record, "text": "Body A.", "path": str(path)}
+    assert doc.to_dict() == {**record, "text": "Body A.", "path": str(path), "duplicate_of": None}
 
 
 def test_json_list_of_records(tmp_path: Path) -> None:
