@@ -219,28 +219,18 @@ class Index:
 
     def sources(self) -> list[str]:
         """The distinct source names of the indexed articles, sorted."""
-        from embeddings.faiss_store import FaissStore
-
         with self._lock:
-            if isinstance(self.store, FaissStore) and self.store.table is not None:
-                rows = self.db.execute(
-                    "SELECT DISTINCT source FROM documents WHERE source IS NOT NULL"
-                ).fetchall()
-                names = {r[0] for r in rows if r[0]}
-            else:
-                names = {d.source for d in self.store.documents() if d.source}
+            names = self.store.sources()
         return sorted(names, key=lambda s: (s.casefold(), s))
 
     def _stored_sources(self, flt: DateSourceFilter) -> DateSourceFilter:
         """`flt` with its source names as stored: "cnn" finds articles from "CNN"."""
         if not flt.sources:
             return flt
+        # No fallback on failure: Milvus keys articles by a digest of the doc id, so listing
+        # them works for any id, and a store that cannot list sources cannot search either.
         wanted = {s.strip().casefold() for s in flt.sources}
-        try:
-            names = self.sources()
-        except IndexUnavailableError:  # milvus-lite cannot list some ids; match as given
-            return flt
-        stored = tuple(s for s in names if s.strip().casefold() in wanted)
+        stored = tuple(s for s in self.sources() if s.strip().casefold() in wanted)
         return dataclasses.replace(flt, sources=stored or flt.sources)
 
     def allowed_ids(self, flt: DateSourceFilter) -> list[int] | None:
