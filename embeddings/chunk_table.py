@@ -186,6 +186,10 @@ class ChunkTable:
         ).fetchall()
         return [Document(*r) for r in rows]
 
+    def sources(self) -> set[str]:
+        rows = self.db.execute("SELECT DISTINCT source FROM documents WHERE source <> ''")
+        return {r[0] for r in rows}
+
     def chunk_ids(self, doc_id: str) -> list[int]:
         rows = self.db.execute("SELECT id FROM chunks WHERE doc_id=? ORDER BY id", (doc_id,))
         return [r[0] for r in rows]

@@ -333,6 +333,10 @@ class FaissStore(SegmentMerges, Store):
         with self._lock:
             return self._table.documents()
 
+    def sources(self) -> set[str]:
+        with self._lock:
+            return self._table.sources()
+
     def chunk_ids(self, doc_id: str) -> list[int]:
         with self._lock:
             return self._table.chunk_ids(doc_id)

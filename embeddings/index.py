@@ -219,28 +219,18 @@ class Index:
 
     def sources(self) -> list[str]:
         """The distinct source names of the indexed articles, sorted."""
-        from embeddings.faiss_store import FaissStore
-
         with self._lock:
-            if isinstance(self.store, FaissStore) and self.store.table is not None:
-                rows = self.db.execute(
-                    "SELECT DISTINCT source FROM documents WHERE source IS NOT NULL"
-                ).fetchall()
-                names = {r[0] for r in rows if r[0]}
-            else:
-                names = {d.source for d in self.store.documents() if d.source}
+            names = self.store.sources()
         return sorted(names, key=lambda s: (s.casefold(), s))
 
     def _stored_sources(self, flt: DateSourceFilter) -> DateSourceFilter:
         """`flt` with its source names as stored: "cnn" finds articles from "CNN"."""
         if not flt.sources:
             return flt
+        # No fallback on failure: Milvus keys articles by a digest of the doc id, so listing
+        # them works for any id, and a store that cannot list sources cannot search either.
         wanted = {s.strip().casefold() for s in flt.sources}
-        try:
-            names = self.sources()
-        except IndexUnavailableError:  # milvus-lite cannot list some ids; match as given
-            return flt
-        stored = tuple(s for s in names if s.strip().casefold() in wanted)
+        stored = tuple(s for s in self.sources() if s.strip().casefold() in wanted)
         return dataclasses.replace(flt, sources=stored or flt.sources)
 
     def allowed_ids(self, flt: DateSourceFilter) -> list[int] | None:
@@ -360,22 +350,33 @@ class Index:
         return marked
 
     def delete(self, doc_id: str) -> bool:
-        """Deleting a canonical article promotes its longest copy (chunked and embedded now)
-        and points the other copies at it, so every outlet's article stays findable."""
+        """Whether `doc_id` existed; see `delete_many`."""
+        return bool(self.delete_many([doc_id]))
+
+    def delete_many(self, doc_ids: Iterable[str]) -> list[str]:
+        """Deletes the articles in one store write (one FAISS generation) and returns those
+        that existed. Deleting a canonical article promotes its longest copy not deleted too
+        (chunked and embedded now) and points the other copies at it, so every outlet's
+        article stays findable."""
         with self._lock, self.store.writer():
-            if self.store.document(doc_id) is None:
-                return False
-            copies = self.copies([doc_id]).get(doc_id, [])
+            gone = [d for d in dict.fromkeys(doc_ids) if self.store.document(d) is not None]
+            if not gone:
+                return []
+            doomed = set(gone)
+            heirs: list[Document] = []
             puts: list[DocumentWrite] = []
-            if copies:
+            for copies in self.copies(gone).values():
+                copies = [d for d in copies if d.doc_id not in doomed]
+                if not copies:
+                    continue
                 heir = max(copies, key=lambda d: (len(d.text), d.doc_id))
-                heir = dataclasses.replace(heir, duplicate_of=None)
-                chunks, vectors = self._embed([heir])[heir.doc_id]
-                puts.append(DocumentWrite(heir, content_hash(heir), chunks, vectors))
+                heirs.append(dataclasses.replace(heir, duplicate_of=None))
                 puts += [
                     self._copy_write(dataclasses.replace(d, duplicate_of=heir.doc_id))
                     for d in copies
                     if d.doc_id != heir.doc_id
                 ]
-            self.store.write(puts, [doc_id])
-            return True
+            vectors = self._embed(heirs) if heirs else {}
+            puts = [DocumentWrite(h, content_hash(h), *vectors[h.doc_id]) for h in heirs] + puts
+            self.store.write(puts, gone)
+            return gone

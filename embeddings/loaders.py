@@ -36,6 +36,7 @@ __all__ = [
     "load_paths",
     "make_doc_id",
     "normalize_date",
+    "parse_html",
     "parse_text",
 ]
 
@@ -284,7 +285,7 @@ def _read_file(path: Path) -> tuple[list[Document], list[Skipped]]:
     except OSError as exc:
         raise LoadError(f"cannot read: {exc.strerror or exc}") from None
     if suffix in (".html", ".htm"):
-        return [_parse_html(_markup(_decode_html(raw)), name=str(path))], []
+        return [parse_html(raw, name=str(path))], []
     text = _decode(raw)
     if suffix == ".json":
         return _parse_json(text, path)
@@ -439,6 +440,12 @@ def _optional_str(value: object) -> str | None:
 
 
 # --- HTML --------------------------------------------------------------------------------------
+
+
+def parse_html(raw: bytes, *, name: str) -> Document:
+    """One web page's article, as `rag ingest` reads a saved .html file and `rag watch` a
+    fetched page; `name` becomes the document's path. LoadError when there is none."""
+    return _parse_html(_markup(_decode_html(raw)), name=name)
 
 
 def _markup(html: str) -> str:

@@ -302,6 +302,15 @@ class MilvusStore(Store):
         docs.sort(key=lambda d: d.date or "", reverse=True)
         return docs
 
+    @_milvus_errors
+    def sources(self) -> set[str]:
+        # Every article row is live (one row per article, naming its live version), so the
+        # source field alone answers; reading whole rows took 0.50 s of a 0.57 s filtered
+        # search on milvus-lite (evals/store_bench.py's data).
+        if not self._exists():
+            return set()
+        return {s for r in self._all(self.docs_name, "", ["source"]) if (s := r.get("source"))}
+
     # ---- chunks and search ---------------------------------------------------------------
 
     @_milvus_errors

@@ -117,6 +117,11 @@ class Store(ABC):
     def documents(self) -> list[Document]:
         """Every article, newest first, then by title."""
 
+    @abstractmethod
+    def sources(self) -> set[str]:
+        """The distinct non-empty source names of the live articles, without reading their
+        text: source filters map names to their stored spelling on every search."""
+
     # ---- chunks and search ---------------------------------------------------------------
 
     @abstractmethod

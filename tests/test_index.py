@@ -180,6 +180,47 @@ def test_filters_restrict_by_date_and_source(tmp_path: Path, store: str, make_pi
     assert pipeline.retrieve(q, k=2, as_of="2023-05-03")[0].doc_id == "new"
 
 
+def test_sources_lists_exactly_the_live_articles_sources(
+    tmp_path: Path, store: str, embedder
+) -> None:
+    """The names `--source` matches against: a deleted article's source is gone with it."""
+    index = Index(tmp_path / "ix", embedder)
+    assert index.sources() == []
+    index.ingest(
+        [
+            doc("a", ARTICLE, source="Herald"),
+            doc("b", "Rain fell in the hills all week.", source="gazette"),
+            doc("c", "The harbour reopened after repairs.", source="Courier"),
+            doc("d", "A quiet day at the market."),  # no source
+        ]
+    )
+    assert index.sources() == ["Courier", "gazette", "Herald"]
+    index.delete("c")
+    assert index.sources() == ["gazette", "Herald"]
+    hits = index.lexical_search("rain", 5, DateSourceFilter(sources=("GAZETTE",)))
+    assert {index.chunks([h])[h].doc_id for h, _ in hits} == {"b"}
+
+
+def test_delete_many_promotes_a_copy_of_every_deleted_canonical(tmp_path: Path, embedder) -> None:
+    """A batch that deletes a story's canonical and one copy leaves the other copy in
+    charge, chunked and searchable, in one generation."""
+    from test_dedup import COPY, ORIGINAL, WIRE, article, paragraphs
+
+    index = Index(tmp_path / "ix", embedder)
+    short = article("courier-3", "\n\n".join(paragraphs(WIRE)[:4]), "Courier")
+    index.ingest([ORIGINAL, COPY, short, doc("other", ARTICLE)])
+    before = index.generation
+    assert index.delete_many(["herald-1", "gazette-9", "missing", "herald-1"]) == [
+        "herald-1",
+        "gazette-9",
+    ]
+    assert index.generation == before + 1
+    heir = index.document("courier-3")
+    assert heir is not None and heir.duplicate_of is None and index.chunk_ids("courier-3")
+    assert sorted(d.doc_id for d in index.documents()) == ["courier-3", "other"]
+    assert index.delete_many(["missing"]) == [] and index.generation == before + 1
+
+
 def test_a_reader_picks_up_what_another_writer_committed(
     tmp_path: Path, store: str, embedder
 ) -> None:

@@ -167,6 +167,23 @@ def test_a_folder_follows_new_changed_and_deleted_files(tmp_path: Path, index: I
     assert (report.new, report.updated, report.unchanged, report.removed) == (0, 0, 1, 0)
 
 
+def test_deleting_several_files_is_one_commit(tmp_path: Path, index: Index) -> None:
+    folder = tmp_path / "news"
+    folder.mkdir()
+    topics = ["library hours", "parks budget", "bus routes", "school meals"]
+    for n, topic in enumerate(topics):
+        (folder / f"{n}.txt").write_text(f"The council discussed the {topic} on Monday.")
+    w = watcher(index, str(folder))
+    assert w.run_round().sources[0].new == 4
+    before = index.generation
+    for n in range(3):
+        (folder / f"{n}.txt").unlink()
+    assert w.run_round().sources[0].removed == 3
+    assert index.generation == before + 1  # one generation, not one per article
+    [doc] = index.documents()
+    assert doc.path == str(folder / "3.txt")
+
+
 def test_the_seen_state_is_in_the_index_folder_and_feeds_the_api_views(
     site: Site, tmp_path: Path, index: Index
 ) -> None:

@@ -22,7 +22,7 @@ import feedparser
 from feedparser.exceptions import ThingsNobodyCaresAboutButMe
 
 from embeddings.index import content_hash
-from embeddings.loaders import LoadError, derive_title, normalize_date
+from embeddings.loaders import LoadError, derive_title, normalize_date, parse_html
 from embeddings.sources.fetch import Fetcher, FetchError, Response
 from embeddings.sources.report import Sink, SourceReport, now_iso
 from embeddings.types import Document
@@ -185,14 +185,10 @@ def _article(
 
 def _read_page(page: Response) -> Document:
     """The HTML loader's article text; a page that is not HTML is refused with its type."""
-    # The HTML loader is the one `rag ingest` uses for .html files; it has no public
-    # bytes-in entry point, and going through a temporary file would only add I/O.
-    from embeddings.loaders import _decode_html, _markup, _parse_html
-
     ctype = page.content_type
     if ctype and "html" not in ctype and "xml" not in ctype and not ctype.startswith("text/"):
         raise LoadError(f"is not a web page ({ctype})")
-    return _parse_html(_markup(_decode_html(page.body)), name=page.url)
+    return parse_html(page.body, name=page.url)
 
 
 def _with_meta(doc: Document, entry: _Entry, source: str) -> Document:

@@ -95,8 +95,8 @@ class _IndexSink:
     def commit(self, docs: Sequence[Document], deletions: Sequence[str] = ()) -> IngestReport:
         with self.lock:
             report = self.index.ingest(docs) if docs else IngestReport()
-            for doc_id in deletions:
-                self.index.delete(doc_id)
+            if deletions:  # one commit for all: a deleted folder is one new generation
+                self.index.delete_many(deletions)
         return report
 
     def existing(self, doc_id: str) -> Document | None:
