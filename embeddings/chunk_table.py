@@ -79,6 +79,11 @@ CREATE TABLE IF NOT EXISTS doc_dedup (
     doc_id TEXT PRIMARY KEY, duplicate_of TEXT, minhash BLOB NOT NULL
 );
 CREATE INDEX IF NOT EXISTS doc_dedup_of ON doc_dedup(duplicate_of);
+CREATE TABLE IF NOT EXISTS doc_dedup_bands (
+    band INTEGER NOT NULL, key BLOB NOT NULL, doc_id TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS doc_dedup_bands_key ON doc_dedup_bands(band, key);
+CREATE INDEX IF NOT EXISTS doc_dedup_bands_doc ON doc_dedup_bands(doc_id);
 """
 
 
@@ -118,6 +123,7 @@ class ChunkTable:
         self.generation = -1
         self.versioned = "added" in {r[1] for r in db.execute("PRAGMA main.table_info(chunks)")}
         self._has_dedup: bool | None = None
+        self._has_bands: bool | None = None
 
     @classmethod
     def new(cls, target: str | Path = ":memory:") -> ChunkTable:
@@ -248,6 +254,7 @@ class ChunkTable:
         self.db.execute("COMMIT")
 
     def rollback(self) -> None:
+        self._has_dedup = self._has_bands = None  # the tables may have gone with it
         if self.db.in_transaction:
             self.db.execute("ROLLBACK")
 
@@ -262,6 +269,7 @@ class ChunkTable:
         """Undoes the rows of writers killed after their SQLite commit but before their
         manifest swap: nothing past the committed `generation` was ever visible."""
         g = int(generation)
+        gone = self._doc_ids("SELECT doc_id FROM main.documents WHERE added > ?", g)
         self.db.execute(
             "DELETE FROM main.chunks_fts WHERE rowid IN "
             "(SELECT id FROM main.chunks WHERE added > ?)",
@@ -271,10 +279,11 @@ class ChunkTable:
         self.db.execute("DELETE FROM main.documents WHERE added > ?", (g,))
         self.db.execute("UPDATE main.chunks SET removed = NULL WHERE removed > ?", (g,))
         self.db.execute("UPDATE main.documents SET removed = NULL WHERE removed > ?", (g,))
-        self._drop_orphan_dedup()
+        self._drop_orphan_dedup(gone)
 
     def purge(self, upto: int) -> int:
         """Deletes rows removed at or before generation `upto`; returns how many chunks."""
+        gone = self._doc_ids("SELECT doc_id FROM main.documents WHERE removed <= ?", upto)
         self.db.execute(
             "DELETE FROM main.chunks_fts WHERE rowid IN "
             "(SELECT id FROM main.chunks WHERE removed <= ?)",
@@ -282,7 +291,7 @@ class ChunkTable:
         )
         n = self.db.execute("DELETE FROM main.chunks WHERE removed <= ?", (upto,)).rowcount
         self.db.execute("DELETE FROM main.documents WHERE removed <= ?", (upto,))
-        self._drop_orphan_dedup()
+        self._drop_orphan_dedup(gone)
         return int(n)
 
     def put_document(self, doc: Document, digest: str, generation: int) -> None:
@@ -336,39 +345,100 @@ class ChunkTable:
         )
         return ids
 
-
     # ---- duplicate stories ---------------------------------------------------------------
 
     def has_dedup(self) -> bool:
         if self._has_dedup is None:
-            row = self.db.execute(
-                "SELECT 1 FROM sqlite_master WHERE type='table' AND name='doc_dedup'"
-            ).fetchone()
-            self._has_dedup = row is not None
+            self._has_dedup = self._has_table("doc_dedup")
         return self._has_dedup
+
+    def has_bands(self) -> bool:
+        """Whether every article has its LSH band rows (embeddings.dedup.band_keys)."""
+        if self._has_bands is None:
+            self._has_bands = self.has_dedup() and self._has_table("doc_dedup_bands")
+        return self._has_bands
+
+    def _has_table(self, name: str) -> bool:
+        sql = "SELECT 1 FROM sqlite_master WHERE type='table' AND name=?"
+        return self.db.execute(sql, (name,)).fetchone() is not None
+
+    def _doc_ids(self, sql: str, generation: int) -> list[str]:
+        if not self.has_dedup():
+            return []
+        return [r[0] for r in self.db.execute(sql, (generation,))]
 
     def _put_dedup(self, doc: Document) -> None:
         """Every written article gets its MinHash (2-13 ms measured, against far more to embed
-        it), so another process or a later ingest with detection on finds it; articles from
-        before this table are hashed from their text when an ingest needs them."""
+        it) and its band rows, so another process or a later ingest with detection on finds
+        it; articles from before these tables get theirs in the write that creates them."""
         from embeddings.dedup import signature_bytes
 
-        if not self.has_dedup():
-            for statement in filter(str.strip, DEDUP_SCHEMA.split(";")):
-                self.db.execute(statement)  # not executescript: that would commit first
-            self._has_dedup = True
+        if not self.has_bands():
+            self._create_dedup()
+        sig = signature_bytes(doc.text)
         self.db.execute(
-            "INSERT OR REPLACE INTO doc_dedup VALUES (?,?,?)",
-            (doc.doc_id, doc.duplicate_of, signature_bytes(doc.text)),
+            "INSERT OR REPLACE INTO doc_dedup VALUES (?,?,?)", (doc.doc_id, doc.duplicate_of, sig)
+        )
+        self._put_bands(doc.doc_id, sig)
+
+    def _create_dedup(self) -> None:
+        """Both tables, and the rows of the articles this generation sees (inside the write's
+        transaction, so a killed write leaves none of it): one pass over the index, once."""
+        from embeddings.dedup import signature_bytes
+
+        for statement in filter(str.strip, DEDUP_SCHEMA.split(";")):
+            self.db.execute(statement)  # not executescript: that would commit first
+        rows = self.db.execute(
+            "SELECT v.doc_id, v.text, d.minhash FROM documents v "
+            "LEFT JOIN main.doc_dedup d USING (doc_id)"
+        ).fetchall()
+        done: set[str] = set()  # a format-1 file just migrated has no views: all rows
+        for doc_id, text, blob in rows:
+            if doc_id in done:
+                continue
+            done.add(doc_id)
+            if blob is None:  # from before duplicate detection: never a copy
+                blob = signature_bytes(text)
+                self.db.execute("INSERT INTO doc_dedup VALUES (?,NULL,?)", (doc_id, blob))
+            self._put_bands(doc_id, bytes(blob))
+        self._has_dedup = self._has_bands = True
+
+    def _put_bands(self, doc_id: str, sig: bytes) -> None:
+        from embeddings.dedup import band_keys
+
+        self.db.execute("DELETE FROM main.doc_dedup_bands WHERE doc_id = ?", (doc_id,))
+        self.db.executemany(
+            "INSERT INTO main.doc_dedup_bands VALUES (?,?,?)",
+            [(band, key, doc_id) for band, key in band_keys(sig)],
         )
 
-    def _drop_orphan_dedup(self) -> None:
+    def _drop_orphan_dedup(self, doc_ids: Sequence[str]) -> None:
         """MinHash rows are not versioned: a row outlives its article until no generation
-        can see the article any more (purged, or rolled back after a killed writer)."""
-        if self.has_dedup():
-            self.db.execute(
-                "DELETE FROM main.doc_dedup WHERE doc_id NOT IN (SELECT doc_id FROM main.documents)"
+        can see the article any more (purged, or rolled back after a killed writer). Only
+        `doc_ids` (those rows just went) are checked, so a write stays O(new)."""
+        if not self.has_dedup() or not doc_ids:
+            return
+        ids = sorted(set(doc_ids))
+        tables = ["doc_dedup", "doc_dedup_bands"] if self.has_bands() else ["doc_dedup"]
+        for name in tables:
+            self.db.executemany(
+                f"DELETE FROM main.{name} WHERE doc_id = ? "
+                "AND NOT EXISTS (SELECT 1 FROM main.documents WHERE doc_id = ?)",
+                [(i, i) for i in ids],
             )
+
+    def dedup_candidates(self, keys: Sequence[tuple[int, bytes]]) -> dict[str, str | None]:
+        """Visible articles sharing a (band, key) with `keys`: doc_id -> canonical or None."""
+        if not keys:
+            return {}
+        rows = self.db.execute(  # CROSS JOIN: SQLite scanned the bands table for `IN (VALUES)`
+            f"WITH q(band, key) AS (VALUES {','.join(['(?,?)'] * len(keys))}) "
+            "SELECT DISTINCT b.doc_id, d.duplicate_of FROM q CROSS JOIN main.doc_dedup_bands b "
+            "ON b.band = q.band AND b.key = q.key JOIN main.doc_dedup d ON d.doc_id = b.doc_id "
+            "WHERE EXISTS (SELECT 1 FROM documents v WHERE v.doc_id = b.doc_id)",
+            [x for key in keys for x in key],
+        )
+        return dict(rows)
 
     def minhashes(self) -> dict[str, tuple[str | None, bytes]]:
         """doc_id -> (the canonical it copies or None, its MinHash bytes)."""
