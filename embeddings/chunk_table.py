@@ -454,9 +454,9 @@ class ChunkTable:
         """copy doc_id -> canonical doc_id, for every copy (or those copying `doc_ids`)."""
         if not self.has_dedup():
             return {}
-        sql = (
-            "SELECT doc_id, duplicate_of FROM doc_dedup WHERE duplicate_of IS NOT NULL "
-            "AND doc_id IN (SELECT doc_id FROM documents)"
+        sql = (  # EXISTS, not IN (SELECT …): that materialised every visible doc_id per call
+            "SELECT doc_id, duplicate_of FROM doc_dedup x WHERE duplicate_of IS NOT NULL "
+            "AND EXISTS (SELECT 1 FROM documents v WHERE v.doc_id = x.doc_id)"
         )
         if doc_ids is None:
             return dict(self.db.execute(sql))

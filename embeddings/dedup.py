@@ -144,7 +144,9 @@ class Detector:
     ) -> None:
         self._text_of = text_of
         self.threshold = containment_threshold
-        self._lsh = MinHashLSH(threshold=lsh_threshold, num_perm=NUM_PERM)
+        # params given: datasketch derives them by numeric integration, 68 ms a detector
+        params = (BANDS, ROWS) if lsh_threshold == LSH_THRESHOLD else None
+        self._lsh = MinHashLSH(threshold=lsh_threshold, num_perm=NUM_PERM, params=params)
         self._root: dict[str, str] = {}  # doc_id -> its canonical (itself when canonical)
         self._texts: dict[str, str] = {}  # batch texts, not yet stored
         self._stored = stored

@@ -290,6 +290,26 @@ def test_milvus_says_dedup_is_faiss_only(tmp_path: Path, embedder) -> None:
         index.close()
 
 
+def test_the_api_ingest_report_names_the_merged_copies(
+    tmp_path: Path, make_pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from fastapi.testclient import TestClient
+
+    from rag.serve import ServeConfig, create_app
+
+    monkeypatch.delenv("RAG_DEDUP", raising=False)
+    monkeypatch.setenv("RAG_STORE", "faiss")
+    app = create_app(make_pipeline(tmp_path / "ix"), ServeConfig(ui=False))
+    rows = [{"text": d.text, "title": d.title, "source": d.source} for d in (ORIGINAL, COPY)]
+    with TestClient(app) as client:
+        r = client.post("/v1/documents", json={"documents": rows})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    original, copy = body["added"]
+    assert body["duplicates"] == {copy: original}
+    assert "1 merged as duplicates" in body["summary"]
+
+
 def test_rag_ingest_reports_merged_copies_and_can_opt_out(tmp_path: Path) -> None:
     """One slow end-to-end check of the command line (two processes load the embedder)."""
     import json
@@ -331,3 +351,21 @@ def test_citations_name_the_other_outlets(tmp_path: Path, embedder, generator) -
 def test_a_citation_without_copies_shows_nothing_extra() -> None:
     c = Citation(1, "a", "Title", None, "text", 0, 4, 1.0)
     assert also_line(c) is None and c.to_dict()["also"] == ()
+
+
+def test_the_eval_index_cache_key_follows_the_dedup_switch(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An index built with copies merged is not reused for a run with RAG_DEDUP=0."""
+    from evals.dataset import Dataset
+    from evals.runner import index_key
+
+    docs = tmp_path / "docs.jsonl"
+    docs.write_text('{"doc_id": "a", "title": "t", "text": "x"}\n', encoding="utf-8")
+    dataset = Dataset("tiny", tmp_path, [], docs)
+    monkeypatch.delenv("RAG_DEDUP", raising=False)
+    merged = index_key(dataset)
+    monkeypatch.setenv("RAG_DEDUP", "0")
+    assert index_key(dataset) != merged
+    monkeypatch.setenv("RAG_DEDUP", "1")
+    assert index_key(dataset) == merged
