@@ -262,7 +262,8 @@ def scale(docs: list[Document], n: int, folder: Path, seed: int = 0) -> dict[str
     """Seconds for one ingest's check of 10 articles with `n` stored articles: the corpus
     ones with their real signatures, the rest random ones (distinct stories: their bands
     rarely collide, as real distinct articles' do) with a placeholder text."""
-    from embeddings.chunk_table import DEDUP_SCHEMA, ChunkTable
+    from embeddings.chunk_table import ChunkTable
+    from embeddings.dedup_table import DEDUP_SCHEMA
     from embeddings.index import content_hash
 
     rng = random.Random(seed)
