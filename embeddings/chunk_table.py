@@ -26,6 +26,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from embeddings.dedup_table import DedupRows
 from embeddings.text import content_words
 from embeddings.types import ChunkRecord, DateSourceFilter, Document
 
@@ -71,16 +72,6 @@ DROP TABLE main.documents_v1;
 _DOC_COLUMNS = "doc_id, title, text, date, source, url, path"
 BUSY_MS = 30_000  # a writer's commit waits for readers' statements (milliseconds each)
 
-# Duplicate stories (embeddings/dedup.py): each article's MinHash and, for a copy, the
-# canonical article it repeats. A table of its own, created on the first write after the
-# upgrade: an index folder from before it opens as one without duplicates.
-DEDUP_SCHEMA = """
-CREATE TABLE IF NOT EXISTS doc_dedup (
-    doc_id TEXT PRIMARY KEY, duplicate_of TEXT, minhash BLOB NOT NULL
-);
-CREATE INDEX IF NOT EXISTS doc_dedup_of ON doc_dedup(duplicate_of);
-"""
-
 
 def fts_query(text: str) -> str:
     """An FTS5 OR-query of the content words, quoted so user text can't inject syntax."""
@@ -110,14 +101,15 @@ def _marks(n: int) -> str:
     return ",".join("?" * n)
 
 
-class ChunkTable:
+class ChunkTable(DedupRows):
     """One SQLite connection seeing one generation through TEMP views; callers hold locks."""
 
     def __init__(self, db: sqlite3.Connection) -> None:
         self.db = db
         self.generation = -1
         self.versioned = "added" in {r[1] for r in db.execute("PRAGMA main.table_info(chunks)")}
-        self._has_dedup: bool | None = None
+        self._has_dedup = None
+        self._has_bands = None
 
     @classmethod
     def new(cls, target: str | Path = ":memory:") -> ChunkTable:
@@ -252,6 +244,7 @@ class ChunkTable:
         self.db.execute("COMMIT")
 
     def rollback(self) -> None:
+        self._has_dedup = self._has_bands = None  # the tables may have gone with it
         if self.db.in_transaction:
             self.db.execute("ROLLBACK")
 
@@ -266,6 +259,7 @@ class ChunkTable:
         """Undoes the rows of writers killed after their SQLite commit but before their
         manifest swap: nothing past the committed `generation` was ever visible."""
         g = int(generation)
+        gone = self._doc_ids("SELECT doc_id FROM main.documents WHERE added > ?", g)
         self.db.execute(
             "DELETE FROM main.chunks_fts WHERE rowid IN "
             "(SELECT id FROM main.chunks WHERE added > ?)",
@@ -275,10 +269,11 @@ class ChunkTable:
         self.db.execute("DELETE FROM main.documents WHERE added > ?", (g,))
         self.db.execute("UPDATE main.chunks SET removed = NULL WHERE removed > ?", (g,))
         self.db.execute("UPDATE main.documents SET removed = NULL WHERE removed > ?", (g,))
-        self._drop_orphan_dedup()
+        self._drop_orphan_dedup(gone)
 
     def purge(self, upto: int) -> int:
         """Deletes rows removed at or before generation `upto`; returns how many chunks."""
+        gone = self._doc_ids("SELECT doc_id FROM main.documents WHERE removed <= ?", upto)
         self.db.execute(
             "DELETE FROM main.chunks_fts WHERE rowid IN "
             "(SELECT id FROM main.chunks WHERE removed <= ?)",
@@ -286,7 +281,7 @@ class ChunkTable:
         )
         n = self.db.execute("DELETE FROM main.chunks WHERE removed <= ?", (upto,)).rowcount
         self.db.execute("DELETE FROM main.documents WHERE removed <= ?", (upto,))
-        self._drop_orphan_dedup()
+        self._drop_orphan_dedup(gone)
         return int(n)
 
     def put_document(self, doc: Document, digest: str, generation: int) -> None:
@@ -339,62 +334,6 @@ class ChunkTable:
             (generation, doc_id),
         )
         return ids
-
-    # ---- duplicate stories ---------------------------------------------------------------
-
-    def has_dedup(self) -> bool:
-        if self._has_dedup is None:
-            row = self.db.execute(
-                "SELECT 1 FROM sqlite_master WHERE type='table' AND name='doc_dedup'"
-            ).fetchone()
-            self._has_dedup = row is not None
-        return self._has_dedup
-
-    def _put_dedup(self, doc: Document) -> None:
-        """Every written article gets its MinHash (2-13 ms measured, against far more to embed
-        it), so another process or a later ingest with detection on finds it; articles from
-        before this table are hashed from their text when an ingest needs them."""
-        from embeddings.dedup import signature_bytes
-
-        if not self.has_dedup():
-            for statement in filter(str.strip, DEDUP_SCHEMA.split(";")):
-                self.db.execute(statement)  # not executescript: that would commit first
-            self._has_dedup = True
-        self.db.execute(
-            "INSERT OR REPLACE INTO doc_dedup VALUES (?,?,?)",
-            (doc.doc_id, doc.duplicate_of, signature_bytes(doc.text)),
-        )
-
-    def _drop_orphan_dedup(self) -> None:
-        """MinHash rows are not versioned: a row outlives its article until no generation
-        can see the article any more (purged, or rolled back after a killed writer)."""
-        if self.has_dedup():
-            self.db.execute(
-                "DELETE FROM main.doc_dedup WHERE doc_id NOT IN (SELECT doc_id FROM main.documents)"
-            )
-
-    def minhashes(self) -> dict[str, tuple[str | None, bytes]]:
-        """doc_id -> (the canonical it copies or None, its MinHash bytes)."""
-        if not self.has_dedup():
-            return {}
-        rows = self.db.execute(  # articles this generation sees, not ones removed since
-            "SELECT doc_id, duplicate_of, minhash FROM doc_dedup "
-            "WHERE doc_id IN (SELECT doc_id FROM documents)"
-        )
-        return {r[0]: (r[1], bytes(r[2])) for r in rows}
-
-    def duplicate_links(self, doc_ids: Sequence[str] | None = None) -> dict[str, str]:
-        """copy doc_id -> canonical doc_id, for every copy (or those copying `doc_ids`)."""
-        if not self.has_dedup():
-            return {}
-        sql = (
-            "SELECT doc_id, duplicate_of FROM doc_dedup WHERE duplicate_of IS NOT NULL "
-            "AND doc_id IN (SELECT doc_id FROM documents)"
-        )
-        if doc_ids is None:
-            return dict(self.db.execute(sql))
-        ids = list(doc_ids)
-        return dict(self.db.execute(f"{sql} AND duplicate_of IN ({_marks(len(ids))})", ids))
 
 
 def _run(db: sqlite3.Connection, script: str) -> None:

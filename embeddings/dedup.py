@@ -39,6 +39,11 @@ LSH_THRESHOLD = 0.3
 # stories four days apart that reuse background paragraphs reach 0.69 (README figures).
 CONTAINMENT = 0.75
 MIN_SHINGLES = 25  # shorter texts share boilerplate ("In this guide, we have gathered the best …")
+# The banding MinHashLSH(threshold=LSH_THRESHOLD, num_perm=NUM_PERM) picks (datasketch's
+# _optimal_param, equal weights): 37 bands of 3 values. Stored articles' band keys live in
+# SQLite (chunk_table.doc_dedup_bands), so a newcomer's candidates are one indexed lookup,
+# the same set MinHashLSH.query returns; tests/test_dedup.py checks these against datasketch.
+BANDS, ROWS = 37, 3
 
 # "16.70", "903,896", "5-11" and "60/40" stay one token, so a changed figure is one token
 _WORD = re.compile(r"\w+(?:[.,/:-]\w+)*")
@@ -70,6 +75,17 @@ def signature_bytes(text: str) -> bytes:
 def from_bytes(blob: bytes) -> MinHash:
     values = np.frombuffer(blob, dtype=np.uint32)
     return MinHash(num_perm=NUM_PERM, seed=SEED, scheme=SCHEME, hashvalues=values)
+
+
+def band_keys(hashvalues: np.ndarray | bytes) -> list[tuple[int, bytes]]:
+    """(band, key) per LSH band: an article is a candidate when any band key is equal."""
+    values = np.frombuffer(hashvalues, np.uint32) if isinstance(hashvalues, bytes) else hashvalues
+    values = np.asarray(values, dtype=np.uint32)
+    return [(b, values[b * ROWS : (b + 1) * ROWS].tobytes()) for b in range(BANDS)]
+
+
+# band keys -> {doc_id: the canonical it copies or None} of stored articles sharing one
+StoredLookup = Callable[[list[tuple[int, bytes]]], dict[str, "str | None"]]
 
 
 def _number_contexts(w: list[str]) -> dict[tuple[str, ...], Counter[str]]:
@@ -114,20 +130,27 @@ class Match:
 class Detector:
     """Articles already indexed (and those accepted earlier in the same batch), by MinHash.
 
-    `text_of` returns a stored article's text, fetched only for LSH candidates."""
+    `text_of` returns a stored article's text, fetched only for LSH candidates. With
+    `stored`, indexed articles are found through their persisted band keys (not held in
+    memory); those removed or re-added here are then hidden from it."""
 
     def __init__(
         self,
         text_of: Callable[[str], str | None],
         *,
+        stored: StoredLookup | None = None,
         containment_threshold: float = CONTAINMENT,
         lsh_threshold: float = LSH_THRESHOLD,
     ) -> None:
         self._text_of = text_of
         self.threshold = containment_threshold
-        self._lsh = MinHashLSH(threshold=lsh_threshold, num_perm=NUM_PERM)
+        # params given: datasketch derives them by numeric integration, 68 ms a detector
+        params = (BANDS, ROWS) if lsh_threshold == LSH_THRESHOLD else None
+        self._lsh = MinHashLSH(threshold=lsh_threshold, num_perm=NUM_PERM, params=params)
         self._root: dict[str, str] = {}  # doc_id -> its canonical (itself when canonical)
         self._texts: dict[str, str] = {}  # batch texts, not yet stored
+        self._stored = stored
+        self._hidden: set[str] = set()  # stored articles superseded in this batch
 
     def add(
         self, doc_id: str, sig: MinHash, canonical: str | None = None, text: str | None = None
@@ -140,6 +163,7 @@ class Detector:
             self._texts[doc_id] = text
 
     def remove(self, doc_id: str) -> None:
+        self._hidden.add(doc_id)
         if doc_id in self._root:
             self._lsh.remove(doc_id)
             del self._root[doc_id]
@@ -153,13 +177,28 @@ class Detector:
     ) -> list[tuple[str, float, bool]]:
         """(article, containment, facts differ) for each LSH candidate other than `doc_id`
         and its own copies (a new version of an article replaces it, never duplicates it)."""
+        return [(o, score, differ) for o, _, score, differ in self._scored(doc_id, text, sig)]
+
+    def _lookup(self, sig: MinHash) -> dict[str, str]:
+        """LSH candidate -> its canonical, from this batch and (band keys) the stored ones."""
+        found = {o: self._root[o] for o in self._lsh.query(sig) if o in self._root}
+        if self._stored is not None:
+            for other, canonical in self._stored(band_keys(sig.hashvalues)).items():
+                if other not in found and other not in self._hidden:
+                    found[other] = canonical or other
+        return found
+
+    def _scored(
+        self, doc_id: str, text: str, sig: MinHash | None
+    ) -> list[tuple[str, str, float, bool]]:
         mine = shingles(text)
         if len(mine) < MIN_SHINGLES:
             return []
         out = []
-        for other in self._lsh.query(sig if sig is not None else minhash(mine)):
-            root = self._root.get(other)
-            if other == doc_id or root is None or root == doc_id:
+        found = self._lookup(sig if sig is not None else minhash(mine))
+        for other in sorted(found):  # sorted: ties in containment resolve the same each run
+            root = found[other]
+            if other == doc_id or root == doc_id:
                 continue
             other_text = self._texts.get(other)
             if other_text is None:
@@ -168,16 +207,16 @@ class Detector:
                 continue
             score = containment(mine, shingles(other_text))
             differ = score >= self.threshold and facts_differ(text, other_text)
-            out.append((other, score, differ))
+            out.append((other, root, score, differ))
         return out
 
     def find(self, doc_id: str, text: str, sig: MinHash | None = None) -> Match | None:
         """The canonical article this text duplicates, if any (the closest one)."""
         best: Match | None = None
-        for other, score, differ in self.candidates(doc_id, text, sig):
+        for other, root, score, differ in self._scored(doc_id, text, sig):
             good = score >= self.threshold and not differ
             if good and (best is None or score > best.containment):
-                best = Match(self._root[other], other, score)
+                best = Match(root, other, score)
         return best
 
 
@@ -192,14 +231,17 @@ def mark_duplicates(
         doc = table.document(doc_id)
         return doc.text if doc is not None else None
 
-    stored = table.minhashes()
-    detector = Detector(text_of)
-    for doc_id, (canonical, blob) in stored.items():
-        detector.add(doc_id, from_bytes(blob), canonical)
-    if len(stored) < table.count_documents():  # an index from before dedup: hash the texts
-        for doc in table.documents():
-            if doc.doc_id not in stored:
-                detector.add(doc.doc_id, minhash(shingles(doc.text)))
+    if table.has_bands():  # one indexed lookup per article: O(new), not O(indexed)
+        detector = Detector(text_of, stored=table.dedup_candidates)
+    else:  # written before band rows (this write adds them): every signature, once
+        detector = Detector(text_of)
+        stored = table.minhashes()
+        for doc_id, (canonical, blob) in stored.items():
+            detector.add(doc_id, from_bytes(blob), canonical)
+        if len(stored) < table.count_documents():  # from before dedup: hash the texts
+            for doc in table.documents():
+                if doc.doc_id not in stored:
+                    detector.add(doc.doc_id, minhash(shingles(doc.text)))
     marked, copies = [], {}
     for doc, doc_digest in todo:
         canonical = _place(detector, doc)

@@ -1,5 +1,9 @@
 """Duplicate-story detector benchmark: `python -m evals.dedup_bench [--data DIR] [--json]`.
 
+`--scale N` instead times one ingest's duplicate check (10 new articles, half of them edited
+copies) against N stored signatures: the stored band-key lookup against rebuilding a
+MinHashLSH from every signature (the path an index without band rows takes once).
+
 Precision and recall of `embeddings.dedup` on pairs built from the development data:
 
 - positives: an article and a copy lightly edited the way outlets re-run a wire story (two of:
@@ -254,10 +258,55 @@ def reverse_recall(cases: list[Case], by_id: dict[str, Document]) -> float:
     return round(merged / len(positives), 4) if positives else 1.0
 
 
+def scale(docs: list[Document], n: int, folder: Path, seed: int = 0) -> dict[str, object]:
+    """Seconds for one ingest's check of 10 articles with `n` stored articles: the corpus
+    ones with their real signatures, the rest random ones (distinct stories: their bands
+    rarely collide, as real distinct articles' do) with a placeholder text."""
+    from embeddings.chunk_table import ChunkTable
+    from embeddings.dedup_table import DEDUP_SCHEMA
+    from embeddings.index import content_hash
+
+    rng = random.Random(seed)
+    new = rng.sample([d for d in docs if len(dedup.shingles(d.text)) >= 40], 10)
+    todo = [(d, content_hash(d)) for d in new[5:]]  # 5 unseen stories
+    for d in new[:5]:  # and 5 edited copies of stored ones
+        text = edit(edit(d.text, "dateline", rng), "drop", rng)
+        copy = Document(d.doc_id + "~copy", d.title, text, d.date, "Copy")
+        todo.append((copy, content_hash(copy)))
+    stored = [d for d in docs if d not in new[5:]][:n]
+    noise = np.random.default_rng(seed).integers(0, 2**32, (n, dedup.NUM_PERM), dtype=np.uint32)
+    table = ChunkTable.new(folder / "scale.sqlite")
+    table.begin()
+    for statement in filter(str.strip, DEDUP_SCHEMA.split(";")):
+        table.db.execute(statement)
+    for i in range(n):
+        doc_id, text = (stored[i].doc_id, stored[i].text) if i < len(stored) else (f"s{i}", "x")
+        sig = dedup.signature_bytes(text) if i < len(stored) else noise[i].tobytes()
+        table.db.execute(
+            "INSERT INTO main.documents (doc_id, title, text, content_hash, added) "
+            "VALUES (?,?,?,?,1)",
+            (doc_id, "t", text, "h"),
+        )
+        table.db.execute("INSERT INTO doc_dedup VALUES (?,NULL,?)", (doc_id, sig))
+        table._put_bands(doc_id, sig)
+    table.commit()
+    table.view(1)
+    times, found = {}, {}
+    for path in ("bands", "rebuild"):  # bands first: its page cache is not warmed for it
+        table._has_bands = path == "bands"  # "rebuild": the code before band rows
+        t0 = time.perf_counter()
+        _, found[path] = dedup.mark_duplicates(todo, table, content_hash)
+        times[path] = round(time.perf_counter() - t0, 4)
+    table.close()
+    assert found["rebuild"] == found["bands"], found
+    return {"stored": n, "new": len(todo), "copies_found": len(found["bands"]), "seconds": times}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m evals.dedup_bench", description=__doc__)
     parser.add_argument("--data", type=Path, default=DATA, help=f"datasets folder ({DATA})")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
+    parser.add_argument("--scale", type=int, metavar="N", help="time the check at N stored")
     args = parser.parse_args(argv)
     docs: list[Document] = []
     for name in DATASETS:
@@ -266,6 +315,12 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: no dataset at {path}; pass --data DIR", file=sys.stderr)
             return 2
         docs.extend(load_dataset(path).load_documents())
+    if args.scale:
+        import tempfile
+
+        with tempfile.TemporaryDirectory() as tmp:
+            print(json.dumps(scale(docs, args.scale, Path(tmp)), indent=2))
+        return 0
     cases = build_cases(docs)
     result = evaluate(docs, cases)
     result["chosen"] = f"containment>={dedup.CONTAINMENT} + figures"

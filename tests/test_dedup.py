@@ -98,6 +98,42 @@ def test_the_detector_matches_a_copy_and_not_another_story_on_the_same_topic() -
     assert detector.find("a", copy_of(WIRE)) is None  # its own new version: a replace
 
 
+def test_stored_band_keys_find_what_datasketch_lsh_finds() -> None:
+    """The persisted bands are MinHashLSH's: same banding, same candidates, same matches."""
+    from datasketch import MinHashLSH
+
+    from embeddings.chunk_table import ChunkTable
+
+    lsh = MinHashLSH(threshold=dedup.LSH_THRESHOLD, num_perm=dedup.NUM_PERM)
+    assert (lsh.b, lsh.r) == (dedup.BANDS, dedup.ROWS)
+    texts = {
+        "a": WIRE,
+        "b": OTHER_STORY,
+        "c": "ORVANA (Wire) — " + OTHER_STORY,
+        "d": "\n\n".join(paragraphs(WIRE)[:3]),
+    }
+    table = ChunkTable.new()
+    table.begin()
+    for doc_id, text in texts.items():
+        table.put_document(article(doc_id, text, "Herald"), doc_id, 1)
+        lsh.insert(doc_id, dedup.minhash(dedup.shingles(text)))
+    table.commit()
+    table.view(1)
+    stored = dedup.Detector(texts.get, stored=table.dedup_candidates)
+    in_memory = dedup.Detector(texts.get)
+    for doc_id, text in texts.items():
+        in_memory.add(doc_id, dedup.minhash(dedup.shingles(text)))
+    for text in [
+        copy_of(WIRE),
+        OTHER_STORY + " More hearings are planned.",
+        WIRE.replace("45", "52"),
+    ]:
+        sig = dedup.minhash(dedup.shingles(text))
+        assert set(table.dedup_candidates(dedup.band_keys(sig.hashvalues))) == set(lsh.query(sig))
+        assert stored.find("new", text) == in_memory.find("new", text)
+    assert stored.find("new", copy_of(WIRE)) is not None
+
+
 def test_a_stored_signature_round_trips() -> None:
     blob = dedup.signature_bytes(WIRE)
     assert len(blob) == dedup.NUM_PERM * 4
@@ -208,6 +244,42 @@ def test_an_index_from_before_dedup_opens_and_merges_on_the_next_write(
     assert Index(tmp_path / "ix", embedder).document("gazette-9").duplicate_of == "herald-1"  # type: ignore[union-attr]
 
 
+def band_rows(index: Index) -> int:
+    table = index.store.table  # type: ignore[attr-defined]
+    return int(table.db.execute("SELECT count(*) FROM main.doc_dedup_bands").fetchone()[0])
+
+
+def test_later_writes_find_copies_through_the_stored_bands(index: Index) -> None:
+    ferry = article("herald-2", OTHER_STORY, "Herald", title="Ferry hearing")
+    index.ingest([ORIGINAL])
+    index.ingest([ferry])
+    assert band_rows(index) == 2 * dedup.BANDS
+    report = index.ingest(
+        [COPY, article("gazette-10", WIRE.replace("45 million", "52 million"), "Gazette")]
+    )
+    assert report.duplicates == {"gazette-9": "herald-1"}  # the changed figure is news
+    assert index.ingest(
+        [article("courier-4", OTHER_STORY + "\n\nMore to come.", "Courier")]
+    ).duplicates == {"courier-4": "herald-2"}
+    assert index.delete("herald-2")  # promotes courier-4; herald-2's bands stay until purged
+    report = index.ingest([article("post-5", "ORVANA (Wire) — " + OTHER_STORY, "Post")])
+    assert report.duplicates == {"post-5": "courier-4"}
+
+
+def test_an_index_from_before_band_rows_gets_them_on_the_next_write(
+    tmp_path: Path, index: Index, embedder
+) -> None:
+    index.ingest([ORIGINAL])
+    gen = tmp_path / "ix" / index.store.generations.manifest["generation_dir"]  # type: ignore[attr-defined]
+    with sqlite3.connect(gen / "chunks.sqlite") as db:
+        db.execute("DROP TABLE doc_dedup_bands")
+    old = Index(tmp_path / "ix", embedder)
+    assert old.ingest([COPY]).duplicates == {"gazette-9": "herald-1"}
+    assert band_rows(old) == 2 * dedup.BANDS  # both articles, so the next write looks up
+    third = article("courier-3", copy_of(WIRE).replace("Tuesday", "Tuesday evening"), "Courier")
+    assert old.ingest([third]).duplicates == {"courier-3": "herald-1"}
+
+
 def test_milvus_says_dedup_is_faiss_only(tmp_path: Path, embedder) -> None:
     index = Index(tmp_path / "mv", embedder, StoreConfig(kind="milvus"))
     try:
@@ -216,6 +288,26 @@ def test_milvus_says_dedup_is_faiss_only(tmp_path: Path, embedder) -> None:
         assert "FAISS store only" in report.summary()
     finally:
         index.close()
+
+
+def test_the_api_ingest_report_names_the_merged_copies(
+    tmp_path: Path, make_pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from fastapi.testclient import TestClient
+
+    from rag.serve import ServeConfig, create_app
+
+    monkeypatch.delenv("RAG_DEDUP", raising=False)
+    monkeypatch.setenv("RAG_STORE", "faiss")
+    app = create_app(make_pipeline(tmp_path / "ix"), ServeConfig(ui=False))
+    rows = [{"text": d.text, "title": d.title, "source": d.source} for d in (ORIGINAL, COPY)]
+    with TestClient(app) as client:
+        r = client.post("/v1/documents", json={"documents": rows})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    original, copy = body["added"]
+    assert body["duplicates"] == {copy: original}
+    assert "1 merged as duplicates" in body["summary"]
 
 
 def test_rag_ingest_reports_merged_copies_and_can_opt_out(tmp_path: Path) -> None:
@@ -259,3 +351,21 @@ def test_citations_name_the_other_outlets(tmp_path: Path, embedder, generator) -
 def test_a_citation_without_copies_shows_nothing_extra() -> None:
     c = Citation(1, "a", "Title", None, "text", 0, 4, 1.0)
     assert also_line(c) is None and c.to_dict()["also"] == ()
+
+
+def test_the_eval_index_cache_key_follows_the_dedup_switch(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An index built with copies merged is not reused for a run with RAG_DEDUP=0."""
+    from evals.dataset import Dataset
+    from evals.runner import index_key
+
+    docs = tmp_path / "docs.jsonl"
+    docs.write_text('{"doc_id": "a", "title": "t", "text": "x"}\n', encoding="utf-8")
+    dataset = Dataset("tiny", tmp_path, [], docs)
+    monkeypatch.delenv("RAG_DEDUP", raising=False)
+    merged = index_key(dataset)
+    monkeypatch.setenv("RAG_DEDUP", "0")
+    assert index_key(dataset) != merged
+    monkeypatch.setenv("RAG_DEDUP", "1")
+    assert index_key(dataset) == merged

@@ -59,12 +59,15 @@ def _report(reports: list[IngestReport], skipped: list[Any]) -> dict[str, Any]:
         total.unchanged += r.unchanged
         total.skipped += r.skipped
         total.chunks_added += r.chunks_added
+        total.duplicates.update(r.duplicates)
+        total.notes += [n for n in r.notes if n not in total.notes]
     return {
         "added": total.added,
         "updated": total.updated,
         "unchanged": total.unchanged,
         "skipped": [{"file": s.path, "reason": s.reason} for s in total.skipped],
         "chunks_added": total.chunks_added,
+        "duplicates": total.duplicates,  # copy doc_id -> the canonical article it repeats
         "summary": total.summary(),
     }
 
