@@ -152,8 +152,11 @@ def test_print_settings_shows_values_and_origins_with_secrets_masked(tmp_path: P
 
 
 def test_the_readme_tables_name_only_variables_that_are_read() -> None:
-    """A variable the README documents but nothing reads would silently do nothing."""
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    """A variable the configuration tables (rag/README.md) document but nothing reads would
+    silently do nothing."""
+    readme = "\n".join(
+        (ROOT / name).read_text(encoding="utf-8") for name in ("README.md", "rag/README.md")
+    )
     documented = set(re.findall(r"^\|[^|\n]*`((?:RAG|OPENAI)_[A-Z_]+)`", readme, re.M))
     documented |= set(re.findall(r"^\|[^|\n]*/ `(RAG_[A-Z_]+)`", readme, re.M))
     assert documented >= {"RAG_STORE", "RAG_SERVE_PORT", "RAG_THREADS"}, documented
