@@ -336,7 +336,6 @@ class ChunkTable:
         )
         return ids
 
-
     # ---- duplicate stories ---------------------------------------------------------------
 
     def has_dedup(self) -> bool:
