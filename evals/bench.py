@@ -78,8 +78,8 @@ def bench_warm(pipeline: Pipeline, rounds: int) -> dict[str, float]:
 
 def bench_parts(pipeline: Pipeline, embedder: Embedder) -> dict[str, float]:
     """The raw limits underneath: what llama.cpp and the embedder do on their own here."""
-    from rag.answerers import build_messages
-    from rag.llama import LlamaCppGenerator, llama_threads, prompt_threads
+    from rag.models.llama import LlamaCppGenerator, llama_threads, prompt_threads
+    from rag.reader.answerers import build_messages
 
     out: dict[str, float] = {}
     gen = pipeline.generator

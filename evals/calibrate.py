@@ -5,13 +5,13 @@
 
 Questions at even positions of `questions.jsonl` fit; odd positions are only reported.
 Retrieval, sentence focus and candidate extraction run once per question through the real
-pipeline (`Pipeline.focus`, `rag.candidates.extract`); the model scores the best few
+pipeline (`Pipeline.focus`, `rag.reader.candidates.extract`); the model scores the best few
 candidates as `ReaderAnswerer` does. Two logistic regressions (scikit-learn) are fitted on
 the candidates' features, a candidate being right when its token F1 with a gold answer
 reaches 0.5: `prerank` on every candidate's features, `final` on the few the model scored,
 with its score. The thresholds are then chosen on the even halves (objective: F1 +
 contains, plus refusal recall with a penalty below 0.8 refusal precision), and `--fit`
-writes them all to `rag/ranker.json`. Without `--fit` the current ranker is only reported.
+writes them all to `rag/reader/ranker.json`. Without `--fit` the current ranker is only reported.
 """
 
 from __future__ import annotations
@@ -28,11 +28,12 @@ import numpy as np
 from evals import metrics as m
 from evals.dataset import SEED_DATASET, Dataset, load_dataset
 from evals.runner import cached_index
-from rag.answer_type import answer_type
-from rag.answerers import SCORED, Focus, quoted, scoring_messages
-from rag.candidates import FEATURES, RANKER_FILE, Candidate, Ranker, Scored, Weights, extract
-from rag.candidates import rank as rank_candidates
-from rag.ground import previous_sentence
+from rag.reader.answer_type import answer_type
+from rag.reader.answerers import SCORED, Focus, quoted, scoring_messages
+from rag.reader.candidates import Candidate, Scored, extract
+from rag.reader.ground import previous_sentence
+from rag.reader.ranker import FEATURES, RANKER_FILE, Ranker, Weights
+from rag.reader.ranker import rank as rank_candidates
 from rag.types import Citation
 
 RIGHT_F1 = 0.5  # a candidate this close to a gold answer counts as right
@@ -289,7 +290,7 @@ def main(argv: list[str] | None = None) -> int:
             cases += collect(ds, args.cache, args.limit)
     generator = None
     if not args.no_model:
-        from rag.generate import load_generator
+        from rag.models.generate import load_generator
 
         generator = load_generator("llama-cpp")
     features = tuple(f for f in FEATURES if not (args.no_model and f == "model"))

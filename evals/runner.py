@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from evals import metrics as m
 from evals.dataset import Dataset, Question, exact_fit
-from rag.answerers import AnswererName  # light: loads no model
+from rag.reader.answerers import AnswererName  # light: loads no model
 from rag.retrieve import RETRIEVERS
 
 if TYPE_CHECKING:
@@ -251,7 +251,7 @@ def grounded(answer: Answer) -> bool:
     A quoted answer is checked on what it quotes (the "The article says:" wrapper is not a
     claim); an answer without citations cannot be grounded.
     """
-    from rag.ground import is_supported
+    from rag.reader.ground import is_supported
 
     if not answer.citations:
         return False

@@ -184,8 +184,8 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so the server is stopped too
 
     from embeddings.embedder import Embedder
-    from rag.generate import OpenAIGenerator
-    from rag.llama import LlamaCppGenerator
+    from rag.models.llama import LlamaCppGenerator
+    from rag.models.served import OpenAIGenerator
     from rag.pipeline import SEEDS_DIR, Pipeline
 
     questions = pick(load_dataset(SEED_DATASET).questions, args.every, args.limit, args.start)

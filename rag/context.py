@@ -14,9 +14,9 @@ import numpy as np
 
 from embeddings.embedder import Embedder
 from embeddings.furniture import story_sentences
-from rag.answerable import expected_type, has_candidate
+from rag.english.text import INJECTION, content_terms, stem, tokens
+from rag.reader.answer_type import expected_type, has_candidate
 from rag.retrieve import Hit
-from rag.text import INJECTION, content_terms, stem, tokens
 
 LEXICAL_WEIGHT = 0.3
 # Ranking priors, measured on the gold sentence's rank (seed, squad2_dev500, realtimeqa_dev):

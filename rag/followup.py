@@ -301,7 +301,7 @@ def _antecedent(prev_q: str, prev_a: str, pronouns: set[str]) -> str | None:
 def _thing(question: str) -> str | None:
     """The last noun phrase of the question that names something ("the Tidewater bridge" in
     "Who designed the Tidewater bridge?"), from spaCy's parse; None without one."""
-    from rag import nlp
+    from rag.english import nlp
 
     chunks = [
         c

@@ -5,7 +5,6 @@ Read `Pipeline.stream` top to bottom to follow a question through the whole path
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import datetime as dt
 import threading
@@ -17,11 +16,24 @@ from typing import TYPE_CHECKING, Any
 
 from embeddings.embedder import Embedder
 from embeddings.errors import IngestError
-from embeddings.index import DateSourceFilter, Index, IndexStats, IngestReport
+from embeddings.index import Index, IndexStats, IngestReport
 from embeddings.loaders import Skipped, load_paths
 from embeddings.types import Document
-from rag import nlp
-from rag.answerers import (
+from rag.context import Sentence, select_sentences
+from rag.english import nlp
+from rag.english.text import strip_injection
+from rag.errors import InvalidQuestionError
+from rag.followup import rewrite_question
+from rag.inputs import (
+    Filters,
+    as_date,
+    check_history,
+    check_question,
+    check_search,
+    to_filters,
+)
+from rag.models.generate import Generator, load_generator
+from rag.reader.answerers import (
     NO_ARTICLE_IN_FILTERS,
     REFUSAL,
     AnswererName,
@@ -30,22 +42,15 @@ from rag.answerers import (
     Model,
     make_answerer,
 )
-from rag.candidates import Ranker
-from rag.context import Sentence, select_sentences
-from rag.errors import InvalidQuestionError
-from rag.followup import rewrite_question
-from rag.generate import Generator, load_generator
-from rag.retrieve import RETRIEVERS, Retriever, parse_date, with_as_of
-from rag.text import strip_injection
+from rag.reader.ranker import Ranker
+from rag.retrieve import Retriever, with_as_of
 from rag.types import AlsoPublished, Answer, Citation
 
 if TYPE_CHECKING:
     from embeddings.store import StoreConfig
     from rag.settings import RagSettings
 
-Filters = DateSourceFilter
 ANSWERERS = tuple(a.value for a in AnswererName)
-MAX_QUESTION_CHARS = 1000
 
 
 def _seeds_dir() -> Path:
@@ -63,7 +68,7 @@ def _seeds_dir() -> Path:
 SEEDS_DIR = _seeds_dir()
 
 # Relevance gate, fitted with the reader's ranker on the even halves of the seed set,
-# squad2_dev500 and realtimeqa_dev (`rag/ranker.json`): below it the best sentence is too
+# squad2_dev500 and realtimeqa_dev (`rag/reader/ranker.json`): below it the best sentence is too
 # far from the question to answer it.
 MIN_RELEVANCE = Ranker.fitted().min_relevance
 
@@ -116,92 +121,6 @@ def missing_index(path: str | Path, store: StoreConfig | None = None) -> str | N
     if not path.exists() or (path.is_dir() and not any(path.iterdir())):
         return f"no index at {path}"
     return None
-
-
-def check_question(question: object) -> str:
-    if not isinstance(question, str):
-        raise InvalidQuestionError(f"question must be a string, not {type(question).__name__}")
-    text = question.strip()
-    if not text:
-        raise InvalidQuestionError("question is empty")
-    if len(text) > MAX_QUESTION_CHARS:
-        raise InvalidQuestionError(
-            f"question is {len(text)} characters long; the limit is {MAX_QUESTION_CHARS}"
-        )
-    return text
-
-
-def check_search(question: object, k: object, retriever: object) -> str:
-    """The question, stripped, once it and the search settings are valid."""
-    text = check_question(question)
-    if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= 50:
-        raise InvalidQuestionError("k must be an integer between 1 and 50")
-    if retriever not in RETRIEVERS:
-        raise InvalidQuestionError(f"retriever must be one of {', '.join(RETRIEVERS)}")
-    return text
-
-
-def check_history(history: object) -> list[tuple[str, str]]:
-    """Earlier turns as (question, answer) pairs of strings, or InvalidQuestionError."""
-    if not isinstance(history, list | tuple):
-        raise InvalidQuestionError("history must be a list of [question, answer] pairs")
-    pairs = []
-    for turn in history:
-        if (
-            not isinstance(turn, list | tuple)
-            or len(turn) != 2
-            or not all(isinstance(t, str) for t in turn)
-        ):
-            raise InvalidQuestionError("history must be a list of [question, answer] pairs")
-        pairs.append((turn[0], turn[1]))
-    return pairs
-
-
-def _filter_date(filters: dict[str, Any], key: str) -> str | None:
-    value = filters.get(key)
-    if value is None or value == "":
-        return None
-    if isinstance(value, str):
-        with contextlib.suppress(ValueError):
-            if len(value.strip()) == 10:
-                return dt.date.fromisoformat(value.strip()).isoformat()
-    raise InvalidQuestionError(f"filters.{key} must be a YYYY-MM-DD date, not {value!r}")
-
-
-def _filter_sources(value: object) -> tuple[str, ...]:
-    if value is None:
-        return ()
-    if not isinstance(value, list | tuple) or not all(
-        isinstance(s, str) and s.strip() for s in value
-    ):
-        raise InvalidQuestionError(
-            'filters.sources must be a list of source names, e.g. ["Harbour Times"]'
-        )
-    return tuple(s.strip() for s in value)
-
-
-def to_filters(filters: Filters | dict[str, Any] | None) -> Filters:
-    """Checked filters: ISO dates in order, a list of source names (matched ignoring case)."""
-    if filters is None:
-        return Filters()
-    if isinstance(filters, dict):
-        unknown = set(filters) - {"date_from", "date_to", "sources"}
-        if unknown:
-            raise InvalidQuestionError(f"unknown filter keys: {', '.join(sorted(unknown))}")
-        filters = Filters(
-            date_from=_filter_date(filters, "date_from"),
-            date_to=_filter_date(filters, "date_to"),
-            sources=_filter_sources(filters.get("sources")),
-        )
-    if not isinstance(filters, Filters):
-        raise InvalidQuestionError(
-            f"filters must be a Filters or dict, not {type(filters).__name__}"
-        )
-    if filters.date_from and filters.date_to and filters.date_from > filters.date_to:
-        raise InvalidQuestionError(
-            f"filters.date_from ({filters.date_from}) is after filters.date_to ({filters.date_to})"
-        )
-    return filters
 
 
 def _citation(n: int, s: Sentence) -> Citation:
@@ -332,7 +251,7 @@ class Pipeline:
         self._ensure_corpus()
         self.index.refresh()
         return self.retriever.retrieve(
-            question, k=k, as_of=_as_date(as_of), filters=to_filters(filters), mode=retriever
+            question, k=k, as_of=as_date(as_of), filters=to_filters(filters), mode=retriever
         )
 
     def ask(self, question: str, **kwargs: Any) -> Answer:
@@ -414,7 +333,7 @@ class Pipeline:
         """Retrieve and focus: the numbered sentences an answerer will read, and whether the
         best of them comes close enough to the question to answer it at all."""
         question = check_search(question, k, retriever)
-        flt, as_of_date = to_filters(filters), _as_date(as_of)
+        flt, as_of_date = to_filters(filters), as_date(as_of)
         self._ensure_corpus()
         self.index.refresh()
         timings: dict[str, float] = {}
@@ -488,13 +407,6 @@ class Focused:
     timings: dict[str, float] = field(default_factory=dict)
     filtered_out: bool = False  # date/source filters or as_of excluded every article
     hits: list[Any] = field(default_factory=list)  # the retrieved chunks (`rag.retrieve.Hit`)
-
-
-def _as_date(value: str | dt.date | None) -> dt.date | None:
-    try:
-        return parse_date(value)
-    except (TypeError, ValueError):
-        raise InvalidQuestionError(f"as_of must be a YYYY-MM-DD date, not {value!r}") from None
 
 
 _default: Pipeline | None = None

@@ -56,7 +56,7 @@ class Runtime:
     metrics_dir: Path | None = None  # PROMETHEUS_MULTIPROC_DIR, set by `rag serve --workers N`
 
     def generator_options(self) -> dict[str, Any]:
-        """Keyword arguments of `rag.generate.load_generator`."""
+        """Keyword arguments of `rag.models.generate.load_generator`."""
         return {
             "api_key": self.api_key,
             "chat_template": self.chat_template,

@@ -13,8 +13,8 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 import pytest
 
 from embeddings.embedder import Embedder
-from rag.generate import Generator
-from rag.llama import LlamaCppGenerator
+from rag.models.generate import Generator
+from rag.models.llama import LlamaCppGenerator
 from rag.pipeline import Pipeline
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -8,7 +8,7 @@ import pytest
 
 from embeddings.types import Document
 from rag import Answer, InvalidQuestionError
-from rag.answerers import REFUSAL
+from rag.reader.answerers import REFUSAL
 
 VACCINE_Q = "How many vaccine doses has the US delivered abroad?"
 

@@ -1,6 +1,6 @@
 """The pre-generation check that refuses number/date questions the sentences can't answer."""
 
-from rag.answerable import can_answer, expected_type
+from rag.reader.answer_type import can_answer, expected_type
 
 VACCINES = "More than 330 million vaccine doses have been delivered to at least 110 countries."
 TROOPS = "Tensions mounted on the frontier with Ukraine over the massive troop build up."

@@ -14,8 +14,8 @@ from rag.context import (
     term_overlap,
     term_weights,
 )
+from rag.english.text import content_terms, stem
 from rag.retrieve import Hit
-from rag.text import content_terms, stem
 
 
 def _hit(text: str, doc_id: str, score: float) -> Hit:

@@ -13,7 +13,7 @@ from embeddings import dedup
 from embeddings.index import Index
 from embeddings.store import StoreConfig
 from embeddings.types import Document
-from rag.cli_format import also_line, listing
+from rag.cli.format import also_line, listing
 from rag.types import AlsoPublished, Citation
 from rag.ui.render import render_answer
 

@@ -10,8 +10,8 @@ import pytest
 
 from embeddings.types import Document
 from rag import Pipeline
-from rag.candidates import Candidate
-from rag.freshness import long_date, revision, same_figure
+from rag.reader.candidates import Candidate
+from rag.reader.freshness import long_date, revision, same_figure
 from rag.retrieve import recency_weight
 from rag.types import Citation
 

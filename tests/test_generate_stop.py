@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from rag.generate import _stop_at
+from rag.models.generate import _stop_at
 
 
 @pytest.mark.parametrize(

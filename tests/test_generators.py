@@ -20,16 +20,11 @@ import pytest
 from evals.dataset import SEED_DATASET, load_dataset
 from evals.served_reader import compare, llama_cpp_server, pick
 from rag import GeneratorError, Pipeline, Settings
-from rag.answerers import build_messages
 from rag.errors import GeneratorUnavailableError
-from rag.generate import (
-    CandidateScorer,
-    ChatPrompt,
-    OpenAIGenerator,
-    _answer_logprobs,
-    load_generator,
-)
-from rag.llama import LlamaCppGenerator, packaged_model_path
+from rag.models.generate import CandidateScorer, load_generator
+from rag.models.llama import LlamaCppGenerator, packaged_model_path
+from rag.models.served import ChatPrompt, OpenAIGenerator, _answer_logprobs
+from rag.reader.answerers import build_messages
 from rag.settings import load_settings
 from rag.types import Citation
 
@@ -197,7 +192,7 @@ def test_a_server_without_prompt_logprobs_ranks_by_features_visibly(
     scoring (the reader never asks), and the answers carry no "score" stage."""
     settings = Settings(generator="openai", base_url=no_logprobs_server, model="m")
     pipeline = Pipeline(seed_index_dir, settings=settings, embedder=embedder)
-    with caplog.at_level(logging.WARNING, logger="rag.generate"):
+    with caplog.at_level(logging.WARNING, logger="rag.models.generate"):
         generator = pipeline.generator
         answers = [pipeline.ask("How many vaccine doses has the US delivered abroad?")]
         answers.append(pipeline.ask("To how many countries has the US delivered vaccine doses?"))

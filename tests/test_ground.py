@@ -1,6 +1,6 @@
 """The support check that decides whether the model's answer is shown or replaced."""
 
-from rag.ground import answers_question, is_supported, parse_citations
+from rag.reader.ground import answers_question, is_supported, parse_citations
 
 SENTENCE = (
     "Blinken stressed that more than 330 million vaccine doses have been delivered to at "
@@ -32,7 +32,7 @@ def test_a_real_number_that_counts_something_else_is_rejected() -> None:
 
 
 def test_quantity_is_taken_verbatim_from_the_sentence() -> None:
-    from rag.ground import extract_quantity
+    from rag.reader.ground import extract_quantity
 
     q = "How many vaccine doses has the US delivered abroad?"
     assert extract_quantity(q, SENTENCE) == "More than 330 million"
@@ -42,7 +42,7 @@ def test_quantity_is_taken_verbatim_from_the_sentence() -> None:
 
 
 def test_quantity_can_be_a_number_word_or_precede_the_verb() -> None:
-    from rag.ground import extract_quantity
+    from rag.reader.ground import extract_quantity
 
     two = "We elevated the QUAD with two leader-level summits."
     assert extract_quantity("How many leader-level summits were held?", two) == "Two"
@@ -64,7 +64,7 @@ def test_a_long_copy_of_one_sentence_is_not_an_answer() -> None:
 
 
 def test_a_quote_that_opens_with_a_pronoun_brings_the_sentence_before_it() -> None:
-    from rag.ground import evidence_text, quote
+    from rag.reader.ground import evidence_text, quote
     from rag.types import Citation
 
     passage = "Antony Blinken spoke on Tuesday. He said the US is back."

@@ -9,7 +9,7 @@ import pytest
 
 from embeddings.loaders import MAX_HTML_CHARS, derive_title, load_paths
 from rag.errors import InvalidQuestionError
-from rag.pipeline import Filters, to_filters
+from rag.inputs import Filters, to_filters
 
 
 @pytest.mark.parametrize(

@@ -11,10 +11,11 @@ from pathlib import Path
 import pytest
 
 from embeddings.types import Document
-from rag.answer_type import answer_type
-from rag.answerers import Draft, Focus, ReaderAnswerer
-from rag.candidates import Scored, Weights, extract, rank
-from rag.lists import coordinated
+from rag.reader.answer_type import answer_type
+from rag.reader.answerers import Draft, Focus, ReaderAnswerer
+from rag.reader.candidates import Scored, extract
+from rag.reader.lists import coordinated
+from rag.reader.ranker import Weights, rank
 from rag.types import Citation
 
 VOTE = "Councillors Maria Lindqvist and Tomas Brandt voted against the Orvana bridge on Monday."

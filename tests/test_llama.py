@@ -12,15 +12,15 @@ from pathlib import Path
 
 import pytest
 
-from rag.answerers import build_messages
-from rag.generate import Messages
-from rag.llama import (
+from rag.models.generate import Messages
+from rag.models.llama import (
     LlamaCppGenerator,
     busy_neighbours,
     packaged_model_path,
     prompt_threads,
     widened_model_path,
 )
+from rag.reader.answerers import build_messages
 from rag.settings import load_settings
 from rag.types import Citation
 
@@ -111,7 +111,7 @@ def test_threads_fit_the_cores_this_process_may_use() -> None:
     if not hasattr(os, "sched_getaffinity") or not shutil.which("taskset"):
         pytest.skip("no CPU affinity or taskset on this platform")
     code = (
-        "from rag.llama import llama_threads, prompt_threads; "
+        "from rag.models.llama import llama_threads, prompt_threads; "
         "print(llama_threads(), prompt_threads())"
     )
     one_core = subprocess.run(

@@ -110,7 +110,7 @@ def test_a_three_turn_chat_keeps_its_subject(news: Pipeline) -> None:
 
 
 def test_the_sentence_before_a_pronoun_is_quoted_without_its_dateline() -> None:
-    from rag.ground import evidence_text
+    from rag.reader.ground import evidence_text
     from rag.types import Citation
 
     passage = (

@@ -77,7 +77,7 @@ def test_wheel_has_the_seed_article_and_data_files(wheel_files: set[str]) -> Non
         assert f"rag/seeds/{name}" in wheel_files, f"seed article {name} missing from the wheel"
     data = (
         "rag/ui/style.css",
-        "rag/ranker.json",
+        "rag/reader/ranker.json",
         "evals/seed/questions.jsonl",
         "evals/seed/dataset.json",
     )

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from rag.candidates import fine_type, trim_span
-from rag.places import country, demonym_country, place_kind
+from rag.english.places import country, demonym_country, place_kind
+from rag.reader.candidates import fine_type, trim_span
 
 
 @pytest.mark.parametrize(

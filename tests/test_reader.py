@@ -10,11 +10,12 @@ from collections.abc import Iterator
 
 import pytest
 
-from rag import nlp
-from rag.answer_type import COUNT, DATE, MONEY, PLACE, WHO, answer_type
-from rag.answerers import REFUSAL, Draft, Focus, Model, ReaderAnswerer
-from rag.candidates import Ranker, Scored, Weights, extract, rank
-from rag.generate import Messages
+from rag.english import nlp
+from rag.models.generate import Messages
+from rag.reader.answer_type import COUNT, DATE, MONEY, PLACE, WHO, answer_type
+from rag.reader.answerers import REFUSAL, Draft, Focus, Model, ReaderAnswerer
+from rag.reader.candidates import Scored, extract
+from rag.reader.ranker import Ranker, Weights, rank
 from rag.types import Citation
 
 LIBRARY = (

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from rag import nlp
-from rag.roles import asked_slot, role
+from rag.english import nlp
+from rag.english.roles import asked_slot, role
 
 
 @pytest.mark.parametrize(

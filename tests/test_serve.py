@@ -18,7 +18,7 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from rag.generate import OpenAIGenerator
+from rag.models.served import OpenAIGenerator
 from rag.pipeline import Pipeline
 from rag.serve import ServeConfig, create_app
 

@@ -34,7 +34,7 @@ class ServeConfig:
     max_upload_body_mb: int = 50  # a whole multipart POST /v1/documents
     max_messages: int = 50  # chat turns in one /v1/chat/completions request
     # Questions answered at once. llama.cpp spins its threads at barriers: two concurrent
-    # generations on 2 cores were slower in total than one after the other (rag/generate.py).
+    # generations on 2 cores were slower in total than one after the other (rag/models/generate.py).
     concurrency: int = 1
     queue_size: int = 8  # questions waiting for a slot before 429
     timeout_s: float = 60.0  # a question's wait + answer; then 504

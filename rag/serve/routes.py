@@ -17,7 +17,7 @@ from starlette.datastructures import UploadFile
 from embeddings.index import IngestReport
 from embeddings.loaders import Skipped, doc_id_problem
 from rag.errors import IngestError
-from rag.pipeline import check_history, check_question, to_filters
+from rag.inputs import check_history, check_question, to_filters
 from rag.serve.auth import require_key
 from rag.serve.errors import ApiError, as_api_error, error_body
 from rag.serve.schemas import AskRequest, DocumentsIn, SourcesOut

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from embeddings.loaders import doc_id_problem
 from rag.errors import InvalidQuestionError, RagError
 from rag.followup import rewrite_question
-from rag.pipeline import MAX_QUESTION_CHARS, check_history, check_question
+from rag.inputs import MAX_QUESTION_CHARS, check_history, check_question
 from rag.ui import render
 from rag.ui.inputs import MAX_K, Access, ask_kwargs
 from rag.ui.uploads import ALLOWED_SUFFIXES, UploadStore

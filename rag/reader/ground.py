@@ -12,7 +12,7 @@ from collections.abc import Iterator, Sequence
 
 from embeddings.furniture import story_sentences
 from embeddings.text import STOPWORDS
-from rag.text import content_terms, numbers, stem, tokens
+from rag.english.text import content_terms, numbers, stem, tokens
 from rag.types import Citation
 
 CITATION = re.compile(r"\s*\[(\d+(?:\s*,\s*\d+)*)\]")

@@ -18,10 +18,10 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from rag import nlp
-from rag.answer_type import AnswerType
-from rag.candidates import Candidate
-from rag.text import content_terms
+from rag.english import nlp
+from rag.english.text import content_terms
+from rag.reader.answer_type import AnswerType
+from rag.reader.candidates import Candidate
 
 if TYPE_CHECKING:
     from spacy.tokens import Doc, Span, Token

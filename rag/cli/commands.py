@@ -14,12 +14,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rag.cli_options import option_parents, version, watch_options
+from rag.cli.options import option_parents, version, watch_options
 from rag.errors import RagError
 
 if TYPE_CHECKING:
     from embeddings.embedder import Embedder
-    from rag.cli_format import Status
+    from rag.cli.format import Status
     from rag.pipeline import Pipeline
     from rag.settings import RagSettings
 
@@ -76,7 +76,7 @@ def _show_progress(args: argparse.Namespace) -> bool:
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
-    from rag.cli_format import ProgressEmbedder, Status, skipped_lines
+    from rag.cli.format import ProgressEmbedder, Status, skipped_lines
 
     settings = _settings(args)
     status = Status(_show_progress(args) and not args.quiet)
@@ -154,7 +154,7 @@ def _date(value: str | None, flag: str) -> str | None:
 
 def _ask_kwargs(args: argparse.Namespace) -> dict[str, Any]:
     """The search options as `Pipeline.ask` takes them; checked before any model loads."""
-    from rag.pipeline import Filters
+    from rag.inputs import Filters
 
     return {
         "k": args.k,
@@ -171,7 +171,7 @@ def _ask_kwargs(args: argparse.Namespace) -> dict[str, Any]:
 
 def _loading_status(args: argparse.Namespace) -> Status:
     """Says what a fresh process waits for; the first run also indexes the seed article."""
-    from rag.cli_format import Status
+    from rag.cli.format import Status
 
     status = Status(_show_progress(args))
     if status.enabled:
@@ -185,7 +185,7 @@ def _loading_status(args: argparse.Namespace) -> Status:
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
-    from rag.pipeline import check_question
+    from rag.inputs import check_question
     from rag.types import Answer
 
     check_question(args.question)  # before loading any model
@@ -214,7 +214,7 @@ def _print_answer(answer) -> None:  # type: ignore[no-untyped-def]
     print(answer.text)
     if answer.mode == "extracted" and answer.evidence:
         print(f"  {answer.evidence}")
-    from rag.cli_format import also_line
+    from rag.cli.format import also_line
 
     for c in answer.citations:
         where = c.url or f"{c.doc_id}:{c.start}-{c.end}"  # a followed feed's link, when known
@@ -254,7 +254,7 @@ def cmd_chat(args: argparse.Namespace) -> int:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    from rag.cli_format import listing
+    from rag.cli.format import listing
 
     path = _index_dir(args)
     if args.index is None and not (path / "manifest.json").exists():
@@ -273,7 +273,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 def cmd_delete(args: argparse.Namespace) -> int:
     """By doc_id, else by the file (or folder) the articles were ingested from."""
-    from rag.cli_format import ingested_from
+    from rag.cli.format import ingested_from
 
     pipeline = _pipeline(args)
     target = args.target
@@ -404,7 +404,3 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as exc:
         print(f"error: {exc.strerror or exc}: {exc.filename or ''}".rstrip(": "), file=sys.stderr)
         return 1
-
-
-if __name__ == "__main__":
-    sys.exit(main())

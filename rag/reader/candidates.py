@@ -11,30 +11,21 @@ to the question's words is short, not because of a rule about dates.
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, fields, replace
-from functools import lru_cache
-from pathlib import Path
+from dataclasses import dataclass, replace
 
-from rag import nlp
-from rag.answer_type import COUNT, AnswerType
-from rag.places import country, place_kind
-from rag.roles import asked_slot, role
-from rag.tense import asks_now, told_as_past
-from rag.text import content_terms, stem, tokens
+from rag.english import nlp
+from rag.english.places import country, place_kind
+from rag.english.roles import asked_slot, role
+from rag.english.tense import asks_now, told_as_past
+from rag.english.text import content_terms, stem, tokens
+from rag.reader.answer_type import COUNT, AnswerType
 
 _NUMBER_LABELS = frozenset({"CARDINAL", "QUANTITY", "MONEY", "PERCENT"})
 _SKIP_POS = frozenset({"PRON", "DET", "PUNCT", "SPACE", "CCONJ", "ADP", "AUX", "PART"})
 _MAX_WORDS = 12  # a longer "noun phrase" is a clause: quote it instead
-# The weight of `Candidate.clause`, chosen on the even halves of seed, squad2_dev500 and
-# realtimeqa_dev by re-ranking stored contexts on the features alone (no model): at 0.2 seed EM
-# 0.31 -> 0.34 and squad2 F1 0.420 -> 0.425 (held out: realtimeqa lost one question, squad2
-# gained 0.006 F1). For names it gained nothing on the even halves and cost realtimeqa's odd
-# half 0.03-0.06 F1 at 0.1-0.3, so only figures get it.
-CLAUSE_WEIGHT = 0.2
 
 
 @dataclass(frozen=True)
@@ -81,85 +72,6 @@ class Candidate:
     def probability(self) -> float:
         """The ranker's estimate that this span is the answer (fitted weights only)."""
         return 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, self.score))))
-
-
-RANKER_FILE = Path(__file__).with_name("ranker.json")
-
-
-@dataclass(frozen=True)
-class Weights:
-    """How features combine into a candidate's score, a logit: `Candidate.probability` is
-    the chance that it is the answer (`Ranker` holds the fitted ones); the defaults here are
-    the hand weights the fitted ones replaced."""
-
-    type_match: float = 0.2
-    attach: float = 0.6
-    coverage: float = 0.4
-    near_head: float = 0.0
-    entity: float = 0.0
-    support: float = 0.4
-    clause: float = CLAUSE_WEIGHT
-    sentence: float = 0.5
-    repeat: float = 0.0
-    rank: float = 0.0
-    fine: float = 0.0
-    role: float = 0.0
-    newest: float = 0.0
-    lead: float = 0.0
-    window: float = 0.0
-    model: float = 0.05
-    bias: float = 0.0
-
-    def vector(self) -> list[float]:
-        return [getattr(self, f) for f in FEATURES]
-
-
-# The features a candidate carries and a regression weighs, in `Weights`' order.
-FEATURES = tuple(f.name for f in fields(Weights) if f.name != "bias")
-
-
-@dataclass(frozen=True)
-class Ranker:
-    """The reader's two fitted rankers and its thresholds (probabilities): `prerank` orders
-    every candidate on its features, `final` re-orders the best few once the model has
-    scored them. Below `min_confidence` the answer is quoted, not extracted; a typed
-    question whose best candidate is below `min_answer` is refused; below `min_relevance`
-    no retrieved sentence is close enough to the question to answer it (`Pipeline.focus`)."""
-
-    prerank: Weights
-    final: Weights
-    min_confidence: float
-    min_answer: float
-    min_relevance: float = 0.4  # the pipeline's relevance gate, chosen with the rest
-
-    @classmethod
-    def fitted(cls, path: Path = RANKER_FILE) -> Ranker:
-        return _load_ranker(str(path))
-
-    def to_json(self) -> dict[str, object]:
-        def weights(w: Weights) -> dict[str, float]:
-            return {"bias": round(w.bias, 4), **{f: round(getattr(w, f), 4) for f in FEATURES}}
-
-        return {
-            "format": 1,
-            "prerank": weights(self.prerank),
-            "final": weights(self.final),
-            "min_confidence": self.min_confidence,
-            "min_answer": self.min_answer,
-            "min_relevance": self.min_relevance,
-        }
-
-
-@lru_cache(maxsize=4)
-def _load_ranker(path: str) -> Ranker:
-    data = json.loads(Path(path).read_text())
-    return Ranker(
-        Weights(**data["prerank"]),
-        Weights(**data["final"]),
-        data["min_confidence"],
-        data["min_answer"],
-        data.get("min_relevance", 0.4),
-    )
 
 
 def extract(question: str, kind: AnswerType, sentences: Sequence[Scored]) -> list[Candidate]:
@@ -330,18 +242,6 @@ def fine_type(head: str | None, text: str, label: str) -> float:
     if kind == "demonym" and asked == "country":
         return 0.5
     return -1.0 if kind is not None or label in {"GPE", "LOC", "FAC"} else 0.0
-
-
-def rank(candidates: Sequence[Candidate], weights: Weights) -> list[Candidate]:
-    """Candidates scored and sorted, best first."""
-    w = weights.vector()
-    scored = [
-        replace(
-            c, score=weights.bias + sum(x * getattr(c, f) for x, f in zip(w, FEATURES, strict=True))
-        )
-        for c in candidates
-    ]
-    return sorted(scored, key=lambda c: -c.score)
 
 
 def _question_lemmas(question: str) -> set[str]:

@@ -9,7 +9,7 @@ Haystack's `DocumentJoiner` maps its join modes to functions):
 
 - `reader` (default): typed candidate spans from spaCy, ranked by their features and by the
   model's likelihood of each as the answer; a confident span is the answer (with the names
-  its sentence coordinates with it, `rag.lists`), else a quote.
+  its sentence coordinates with it, `rag.reader.lists`), else a quote.
 - `grounded`: the model writes freely; its answer is kept only when the cited sentence
   supports it (and, for a typed question, it contains a candidate of that type).
 - `extractive`: always quote the best sentences. `generative`: the model's unchecked answer.
@@ -24,12 +24,11 @@ from dataclasses import dataclass, field, replace
 from enum import Enum
 from typing import Protocol
 
-from rag.answer_type import answer_type
-from rag.answerable import can_answer
-from rag.candidates import Candidate, Ranker, Scored, extract, rank
-from rag.freshness import long_date, revision
-from rag.generate import CandidateScorer, Generator, Messages
-from rag.ground import (
+from rag.models.generate import CandidateScorer, Generator, Messages
+from rag.reader.answer_type import answer_type, can_answer
+from rag.reader.candidates import Candidate, Scored, extract
+from rag.reader.freshness import long_date, revision
+from rag.reader.ground import (
     answers_question,
     evidence_text,
     is_model_refusal,
@@ -39,7 +38,8 @@ from rag.ground import (
     quoted_evidence,
     supporting,
 )
-from rag.lists import coordinated
+from rag.reader.lists import coordinated
+from rag.reader.ranker import Ranker, rank
 from rag.types import Citation, Mode
 
 REFUSAL = "The indexed articles don't contain an answer to this question."
@@ -171,7 +171,7 @@ class ReaderAnswerer:
     `min_confidence`: below it the best candidate is not trusted and the sentence it comes
     from is quoted instead. `min_answer`: below it, a question that asks for a definite kind
     of thing (who, when, where, how many) is refused: no sentence holds a believable answer.
-    Defaults: `python -m evals.calibrate --fit` (`rag/ranker.json`).
+    Defaults: `python -m evals.calibrate --fit` (`rag/reader/ranker.json`).
     """
 
     def __init__(

@@ -17,8 +17,8 @@ import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from rag.candidates import Candidate
-from rag.text import numbers
+from rag.english.text import numbers
+from rag.reader.candidates import Candidate
 from rag.types import Citation
 
 FIGURES = frozenset({"CARDINAL", "QUANTITY", "MONEY", "PERCENT", "NUM"})
