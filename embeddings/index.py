@@ -9,7 +9,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import os
 import sqlite3
 import threading
 from collections.abc import Iterable, Sequence
@@ -72,12 +71,6 @@ class IngestReport:
         return "\n".join([text, *self.notes])
 
 
-def dedup_from_env(env: dict[str, str] | None = None) -> bool:
-    """`RAG_DEDUP=0` (or off/false/no) turns duplicate detection off; it is on by default."""
-    value = (os.environ if env is None else env).get("RAG_DEDUP", "1")
-    return value.strip().lower() not in {"0", "off", "false", "no"}
-
-
 def content_hash(doc: Document) -> str:
     payload = json.dumps([doc.title, doc.date, doc.source, doc.url, doc.text])
     return hashlib.sha1(payload.encode("utf-8")).hexdigest()
@@ -95,11 +88,11 @@ class Index:
         dedup: bool | None = None,
     ) -> None:
         """`config` defaults to the environment (`RAG_STORE`, `RAG_MILVUS_URI`, ...), `dedup`
-        (merge copies of a story already indexed) to `RAG_DEDUP`, else on."""
+        (merge copies of a story already indexed) to the config's (`RAG_DEDUP`, on)."""
         self.path = Path(path).expanduser()
         self.embedder = embedder
         self.config = config or StoreConfig.from_env()
-        self.dedup = dedup_from_env() if dedup is None else dedup
+        self.dedup = self.config.dedup if dedup is None else dedup
         self._lock = threading.RLock()
         self.store: Store = open_store(
             self.config, self.path, dim=lambda: embedder.dim, embedder_name=embedder.name

@@ -38,6 +38,7 @@ class StoreConfig:
     milvus_uri: str | None = None  # None: a milvus-lite file `milvus.db` in the index folder
     milvus_token: str | None = None  # "user:password" or an API key, for a secured server
     milvus_collection: str = "rag"  # prefix: `<prefix>_chunks` and `<prefix>_documents`
+    dedup: bool = True  # merge copies of one story at ingest (`RAG_DEDUP=0`: index every copy)
 
     def __post_init__(self) -> None:
         if self.kind not in STORES:
@@ -55,6 +56,7 @@ class StoreConfig:
             milvus_uri=env.get("RAG_MILVUS_URI") or None,
             milvus_token=env.get("RAG_MILVUS_TOKEN") or None,
             milvus_collection=env.get("RAG_MILVUS_COLLECTION") or "rag",
+            dedup=(env.get("RAG_DEDUP") or "1").strip().lower() not in {"0", "off", "false", "no"},
         )
 
 

@@ -288,9 +288,9 @@ def index_key(dataset: Dataset) -> str:
     h.update(str(Settings.from_env().embedder_path).encode())
     h.update(os.environ.get("RAG_EMBEDDER_BACKEND", "").encode())
     h.update(Path(embeddings.onnx_encoder.__file__).read_bytes())  # how chunks are embedded
-    from embeddings.index import dedup_from_env
+    from rag.settings import load_settings
 
-    h.update(f"dedup-{int(dedup_from_env())}".encode())  # RAG_DEDUP=0 indexes every copy
+    h.update(f"dedup-{int(load_settings().store.dedup)}".encode())  # RAG_DEDUP=0 indexes every copy
     return f"{dataset.name}-{h.hexdigest()[:16]}"
 
 

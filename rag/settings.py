@@ -136,6 +136,7 @@ VARS: tuple[Var, ...] = (
     Var("RAG_MILVUS_URI", "store", "milvus_uri", _text),
     Var("RAG_MILVUS_TOKEN", "store", "milvus_token", _text, secret=True),
     Var("RAG_MILVUS_COLLECTION", "store", "milvus_collection", _text),
+    Var("RAG_DEDUP", "store", "dedup", _bool),
     Var("RAG_SERVE_HOST", "serve", "host", _text, "--host"),
     Var("RAG_SERVE_PORT", "serve", "port", _number(int), "--port"),
     Var("RAG_SERVE_WORKERS", "serve", "workers", _number(int), "--workers"),
