@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pty
 import select
+import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -85,3 +88,46 @@ def rag_on_terminal(
             proc.kill()
             proc.wait()
         os.close(master)
+
+
+def free_port() -> int:
+    """A port on 127.0.0.1 nothing listens on (tests serve nowhere else)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextlib.contextmanager
+def running_server(
+    args: list[str], env: dict[str, str], *, ready: str = "/readyz", timeout_s: float = 180
+) -> Iterator[tuple[str, subprocess.Popen[str]]]:
+    """`rag ARGS --port P` as a user starts it, until `ready` answers 200; stopped (SIGTERM)
+    on leaving. Yields the base URL and the process (its return code is set afterwards)."""
+    import httpx
+
+    port = free_port()
+    proc = subprocess.Popen(
+        [*RAG, *args, "--port", str(port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            try:
+                if httpx.get(f"{url}{ready}", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if proc.poll() is not None:
+                raise AssertionError(proc.stderr.read() if proc.stderr else "server exited")
+            if time.monotonic() > deadline:
+                raise AssertionError(f"server not ready in {timeout_s:.0f} s")
+            time.sleep(0.1)
+        yield url, proc
+    finally:
+        proc.terminate()
+        proc.wait(60)

@@ -8,7 +8,6 @@ from __future__ import annotations
 import http.server
 import json
 import logging
-import socket
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,6 +15,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from cli_run import free_port
 
 from evals.dataset import SEED_DATASET, load_dataset
 from evals.served_reader import compare, llama_cpp_server, pick
@@ -27,12 +27,6 @@ from rag.models.served import ChatPrompt, OpenAIGenerator, _answer_logprobs
 from rag.reader.answerers import build_messages
 from rag.settings import load_settings
 from rag.types import Citation
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture(scope="module")

@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from cli_run import free_port
 
 from embeddings.errors import IndexUnavailableError
 from embeddings.index import Index
@@ -35,16 +36,10 @@ QUESTION = "Who is the new director of the Quenby Glass Museum?"
 TOPICS = ["museum", "director", "glass", "new", "garden", "harbour", "council", "school"]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def milvus_uri(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """milvus-lite's own gRPC server, as `evals.load` runs it for its replicas."""
-    port = _free_port()
+    port = free_port()
     cmd = [sys.executable, "-m", "milvus_lite", "server", "--host", "127.0.0.1"]
     cmd += ["--port", str(port), "--data-dir", str(tmp_path_factory.mktemp("milvus"))]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

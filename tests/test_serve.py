@@ -6,9 +6,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import socket
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -16,6 +13,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from cli_run import free_port, running_server
 from fastapi.testclient import TestClient
 
 from rag.models.served import OpenAIGenerator
@@ -286,14 +284,8 @@ def test_a_slow_answer_times_out_with_504(seed_index_dir: Path, embedder) -> Non
         model.release.set()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def test_generation_server_down_is_503_with_the_reason(seed_index_dir: Path, embedder) -> None:
-    down = OpenAIGenerator(f"http://127.0.0.1:{_free_port()}/v1", "m", max_retries=1)
+    down = OpenAIGenerator(f"http://127.0.0.1:{free_port()}/v1", "m", max_retries=1)
     pipeline = Pipeline(seed_index_dir, embedder=embedder, generator=down)
     with _client(pipeline) as c:
         r = c.post("/v1/ask", json={"question": VACCINE_Q, "answerer": "grounded"})
@@ -398,32 +390,9 @@ def server(tmp_path_factory: pytest.TempPathFactory, seed_index_dir: Path) -> It
 
     index = tmp_path_factory.mktemp("served") / "index"
     shutil.copytree(seed_index_dir, index)
-    port = _free_port()
     env = {**os.environ, "PYTHONPATH": str(ROOT), "RAG_API_KEYS": KEY, "HF_HUB_OFFLINE": "1"}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "rag.cli", "serve", "--index", str(index), "--port", str(port)],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(1800):
-            try:
-                if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if proc.poll() is not None:
-                raise AssertionError(proc.stderr.read() if proc.stderr else "server exited")
-            time.sleep(0.1)
-        else:
-            raise AssertionError("server not ready in 180 s")
+    with running_server(["serve", "--index", str(index)], env) as (url, _):
         yield url
-    finally:
-        proc.terminate()
-        proc.wait(30)
 
 
 def test_the_openai_client_talks_to_a_real_server(server: str) -> None:
@@ -560,7 +529,7 @@ def test_a_mistyped_rag_index_dir_is_not_a_new_index(
     monkeypatch.setattr(pipeline_module.Pipeline, "__init__", no_pipeline)
     typo = tmp_path / "idx-typo"
     monkeypatch.setenv("RAG_INDEX_DIR", str(typo))
-    assert main([command, "--port", str(_free_port())]) == 2
+    assert main([command, "--port", str(free_port())]) == 2
     err = capsys.readouterr().err.strip()
     assert "\n" not in err and f"no index at {typo} (RAG_INDEX_DIR)" in err, err
     assert "rag ingest" in err and not typo.exists()

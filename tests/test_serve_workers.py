@@ -5,24 +5,15 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-from cli_run import ROOT
+from cli_run import ROOT, running_server
 
 STATS_OK = 'rag_requests_total{route="/v1/stats",status="200"}'
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _workers(text: str) -> dict[str, float]:
@@ -43,35 +34,12 @@ def two_workers(seed_index_dir: Path, tmp_path: Path) -> Iterator[tuple[str, Pat
     shutil.copytree(seed_index_dir, index)
     temp = tmp_path / "tmp"  # where `rag serve` makes its metrics folder
     temp.mkdir()
-    port = _free_port()
     env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1", "TMPDIR": str(temp)}
     for name in ("RAG_API_KEYS", "PROMETHEUS_MULTIPROC_DIR", "RAG_INDEX_DIR"):
         env.pop(name, None)
-    command = ["serve", "--workers", "2", "--no-ui", "--index", str(index), "--port", str(port)]
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "rag.cli", *command],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(1200):
-            try:
-                if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if proc.poll() is not None:
-                raise AssertionError(proc.stderr.read() if proc.stderr else "server exited")
-            time.sleep(0.1)
-        else:
-            raise AssertionError("server not up in 120 s")
+    command = ["serve", "--workers", "2", "--no-ui", "--index", str(index)]
+    with running_server(command, env, ready="/healthz") as (url, proc):
         yield url, temp
-    finally:
-        proc.terminate()
-        proc.wait(60)
     assert proc.returncode == 0, proc.stderr.read() if proc.stderr else ""
     assert list(temp.iterdir()) == [], "the metrics folder is removed at exit"
 

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cli_run import free_port
 
 from rag.pipeline import Pipeline
 from rag.ui import build_app, configure_parser, parse_auth, run, safe_filename, serve
@@ -57,12 +58,6 @@ Fishermen opened the harbour to visitors for the first time since 2019.
 """
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def ui_pipeline(
     tmp_path_factory: pytest.TempPathFactory, seed_index_dir: Path, embedder: Any, generator: Any
@@ -77,7 +72,7 @@ def ui_pipeline(
 def app_url(ui_pipeline: Pipeline) -> Iterator[str]:
     index = Path(ui_pipeline.stats().path)
     demo = build_app(ui_pipeline, upload_dir=index / "uploads", max_upload_mb=1)
-    url = serve(demo, port=_free_port())
+    url = serve(demo, port=free_port())
     yield url
     demo.close()
 
@@ -332,7 +327,7 @@ def test_auth_is_required_when_configured(ui_pipeline: Pipeline, tmp_path: Path)
 
     uploads = Path(ui_pipeline.stats().path) / "uploads"
     demo = build_app(ui_pipeline, upload_dir=uploads, access=Access(login=True))
-    url = serve(demo, port=_free_port(), auth=("reader", "s3cret"))
+    url = serve(demo, port=free_port(), auth=("reader", "s3cret"))
     try:
         with pytest.raises(urllib.error.HTTPError) as err:
             urllib.request.urlopen(url + "config", timeout=10)
@@ -527,7 +522,7 @@ def cwd_app(
     monkeypatch.setenv("GRADIO_TEMP_DIR", os.environ.get("GRADIO_TEMP_DIR", ""))  # restored
     pipeline = Pipeline(index, embedder=embedder, generator=generator)
     demo = build_app(pipeline, upload_dir=index / "uploads", max_upload_mb=1)
-    url = serve(demo, port=_free_port())
+    url = serve(demo, port=free_port())
     yield url, pipeline
     demo.close()
 
@@ -643,7 +638,7 @@ def served_ui(ui_pipeline: Pipeline) -> Iterator[tuple[str, threading.Event]]:
 
     from rag.serve import ServeConfig, create_app
 
-    app = create_app(ui_pipeline, ServeConfig(port=_free_port()))
+    app = create_app(ui_pipeline, ServeConfig(port=free_port()))
     state = app.state.rag
     release = threading.Event()
 
@@ -652,7 +647,7 @@ def served_ui(ui_pipeline: Pipeline) -> Iterator[tuple[str, threading.Event]]:
         type(state).warm_up(state)
 
     state.warm_up = held_warm_up
-    port = _free_port()
+    port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

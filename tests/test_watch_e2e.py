@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import random
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -14,7 +13,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from cli_run import RAG, env, rag
+from cli_run import RAG, env, free_port, rag
 from test_watch import BODY, item, page, rss
 from test_watch_site import Site, serve_site
 
@@ -81,17 +80,11 @@ def test_watch_once_then_ask_answers_from_the_feed_with_its_link(
     )
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def test_serve_watch_lists_both_sources(site: Site, tmp_path: Path) -> None:
     feed, folder, index = news_site(site), news_folder(tmp_path), tmp_path / "index"
     # A new index: `rag serve` alone refuses one (a mistyped --index must not become a new
     # index), but a watcher creates it, as `rag watch` does.
-    port = _free_port()
+    port = free_port()
     args = ["serve", "--index", str(index), "--port", str(port), "--no-ui"]
     proc = subprocess.Popen(
         [*RAG, *args, "--watch", feed, str(folder), "--watch-every", "1h"],
