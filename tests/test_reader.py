@@ -302,6 +302,7 @@ def test_the_owner_answers_which_countrys_when_the_rest_repeats_the_question() -
     assert "Iran" in found and "Iran’s nuclear program" not in found
     assert answer_type("Which country's nuclear program worries the US?").head == "country"
     assert answer_type("What is William Rankine's nationality?").head == "nationality"
+    assert answer_type("Which high-ranking US official tested positive?").head == "official"
 
 
 def test_a_name_the_question_lacks_is_something_new() -> None:

@@ -209,7 +209,11 @@ def _wh_noun(question: str) -> Token | None:
             elif noun is not None and noun.pos_ == "NOUN" and t.text in {"’s", "'s"}:
                 break  # "which country's nuclear program" asks for a country, while "what
                 # is William Rankine's nationality" asks for the nationality
-            elif not (t.pos_ in {"ADJ", "NUM"} or t.text in {"-", "’s", "'s"}):
+            elif not (
+                t.pos_ in {"ADJ", "NUM"}
+                or t.text in {"-", "’s", "'s"}
+                or (t.i > 0 and doc[t.i - 1].text == "-")  # "high-ranking", "long-running"
+            ):
                 break
         if noun is None:
             return None
