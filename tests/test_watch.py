@@ -191,6 +191,7 @@ def test_the_seen_state_is_in_the_index_folder_and_feeds_the_api_views(
     site.put("/feed.xml", rss([item(site, "bridge", "Harbor bridge reopens")]))
     folder = tmp_path / "news"
     folder.mkdir()
+    (folder / "hours.md").write_text("# Library hours\n\nThe library opens until 10 pm.")
     watcher(index, site.url("/feed.xml"), str(folder)).run_round()
     state = json.loads((index.path / STATE_FILE).read_text())
     assert set(state["sources"]) == {site.url("/feed.xml"), str(folder)}
@@ -200,8 +201,10 @@ def test_the_seen_state_is_in_the_index_folder_and_feeds_the_api_views(
     assert (feed.kind, feed.name, feed.articles) == ("feed", "Harbor Gazette", 1)
     assert feed.last_round is not None and feed.last_round.new == 1
     assert views[str(folder)].last_round is not None
-    [newest] = newest_articles(index.path)
-    assert newest["title"] == "Harbor bridge reopens" and newest["url"] == site.url("/bridge.html")
+    newest = {a["title"]: a for a in newest_articles(index.path)}
+    assert set(newest) == {"Harbor bridge reopens", "Library hours"}  # a feed's and a folder's
+    assert newest["Harbor bridge reopens"]["url"] == site.url("/bridge.html")
+    assert newest["Library hours"]["source"] == str(folder)
 
 
 def test_two_watchers_on_one_index_are_refused(index: Index, tmp_path: Path) -> None:

@@ -101,8 +101,11 @@ def _commit(
         n = sum(d.doc_id in written for d in ds)
         counts["updated" if rel in files else "new"] += n
         counts["unchanged"] += len(ds) - n
+    seen_at = now_iso()
     for rel, stamp, ds in todo:
-        files[rel] = {**stamp, "doc_ids": [d.doc_id for d in ds]}
+        # Titles and dates too, so the UI's and /v1/sources' newest articles list folders' ones.
+        articles = [{"title": d.title, "date": d.date, "seen_at": seen_at} for d in ds]
+        files[rel] = {**stamp, "doc_ids": [d.doc_id for d in ds], "articles": articles}
     sink.save()
 
 

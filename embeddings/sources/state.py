@@ -150,7 +150,10 @@ def newest_articles(index_dir: Path, limit: int = 20) -> list[dict[str, str | No
     """The articles the watcher added most recently: title, source, date, url, seen_at."""
     rows: list[dict[str, str | None]] = []
     for key, src in SeenState.load(index_dir).sources.items():
-        for entry in (src.get("entries") or {}).values():
+        folder_articles = [
+            a for f in (src.get("files") or {}).values() for a in f.get("articles", ())
+        ]
+        for entry in [*(src.get("entries") or {}).values(), *folder_articles]:
             rows.append(
                 {
                     "title": entry.get("title"),
