@@ -314,7 +314,7 @@ def test_rag_ingest_reports_merged_copies_and_can_opt_out(tmp_path: Path) -> Non
     """One slow end-to-end check of the command line (two processes load the embedder)."""
     import json
 
-    from tests.cli_run import rag
+    from cli_run import rag
 
     news = tmp_path / "news.jsonl"
     rows = [dataclasses.asdict(d) for d in (ORIGINAL, COPY)]
