@@ -45,6 +45,7 @@ from embeddings.types import ChunkRecord, DateSourceFilter, Document, DocumentWr
 _BATCH = 512  # rows per insert: well under the 64 MB gRPC message limit at 384 dims
 _PAGE = 4096  # rows per page when reading everything (query's own cap is 16384)
 _TRIES = 3  # searches per question while writers keep superseding what it found
+_UPSERT_TRIES, _UPSERT_WAIT_S = 5, 0.02  # an article row missing mid-upsert: read again
 # Seconds an article's replaced chunks stay fetchable after its row names the new version:
 # a question that searched just before the swap still fetches the texts of its hits.
 GRACE_S = 0.5
@@ -148,8 +149,23 @@ class MilvusStore(Store):
         rows = self.client.query(name, filter="", output_fields=["count(*)"])
         return int(rows[0]["count(*)"])
 
-    def _versions(self, doc_ids: Sequence[str] | None = None) -> dict[str, int]:
-        """doc_id -> live version, of the given articles or of all."""
+    def _versions(
+        self, doc_ids: Sequence[str] | None = None, *, settle: bool = False
+    ) -> dict[str, int]:
+        """doc_id -> live version, of the given articles or of all. `settle`: read again a
+        moment later while a row is missing. milvus-lite upserts an article row as a delete
+        then an insert, and a row read in between is missing although the article is not
+        deleted (a reader then saw none of its chunks, tests/test_milvus.py under load); a
+        deleted article's chunks go before its row, so a row still missing means deleted."""
+        live = self._read_versions(doc_ids)
+        for _ in range(_UPSERT_TRIES if settle and doc_ids else 0):
+            if set(doc_ids or ()) <= set(live):
+                break
+            time.sleep(_UPSERT_WAIT_S)
+            live = self._read_versions(doc_ids)
+        return live
+
+    def _read_versions(self, doc_ids: Sequence[str] | None) -> dict[str, int]:
         if doc_ids is None:
             rows: Any = self._all(self.docs_name, "", ["doc_id", "version"])
         elif not doc_ids:
@@ -164,7 +180,7 @@ class MilvusStore(Store):
     def _live(self, rows: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], str]:
         """The rows of live versions, read after the rows themselves, and an expression that
         excludes the superseded ones found (empty when there were none)."""
-        live = self._versions([r["doc_id"] for r in rows])
+        live = self._versions([r["doc_id"] for r in rows], settle=True)
         kept = [r for r in rows if live.get(r["doc_id"]) == int(r["version"])]
         stale = {(r["doc_id"], int(r["version"])) for r in rows} - {
             (r["doc_id"], int(r["version"])) for r in kept
@@ -317,7 +333,7 @@ class MilvusStore(Store):
     def chunk_ids(self, doc_id: str) -> list[int]:
         if not self._exists():
             return []
-        version = self._versions([doc_id]).get(doc_id)
+        version = self._versions([doc_id], settle=True).get(doc_id)
         if version is None:
             return []
         expr = f"doc_id == {literal(doc_id)} and version == {version}"
